@@ -1,0 +1,34 @@
+# The two commands of the README: `make book` and `make test`. Both set up .venv when needed.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Notebooks run on the bundled MNIST sample unless the full data set is cached
+# (scratchcnn.data decides; see book/setup.md).
+NB     ?= notebooks/*.ipynb
+
+.PHONY: install book test execute bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -r requirements.txt
+	touch $(STAMP)
+
+book: install
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+test: install
+	$(PY) -m pytest -n 2 --dist loadfile
+
+# Re-execute notebooks in place, top to bottom in fresh kernels: `make execute NB=notebooks/02_convolution.ipynb`
+execute: install
+	$(PY) tools/execute_notebooks.py $(NB)
+
+bench: install
+	$(PY) -m scratchcnn.bench
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis

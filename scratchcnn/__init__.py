@@ -1,0 +1,20 @@
+"""scratchcnn: the helper package of the book *CNN from Scratch*.
+
+Every chapter builds a piece of a convolutional network with loops first, then imports the
+fast, tested version from here. Modules, each with one job:
+
+- ``layers``      vectorized layers: Conv2D, MaxPool2D, ReLU, Sigmoid, Flatten, Affine,
+                  SoftmaxCrossEntropy, Sequential
+- ``naive``       the same layers written with explicit loops (the reference in tests)
+- ``gradcheck``   centred finite differences and relative errors
+- ``optim``       SGD with momentum and weight decay
+- ``train``       ``fit`` and ``evaluate``
+- ``models``      the book's model
+- ``data``        MNIST and Fashion-MNIST from every source, with a bundled offline sample
+- ``preprocess``  scaling, standardisation, the channel axis
+- ``plots``       figures used by the chapters
+- ``check``       self-checks for the exercises
+- ``bench``       ``python -m scratchcnn.bench``: the speed benchmark
+"""
+
+__version__ = "0.1.0"
