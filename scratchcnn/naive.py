@@ -1,0 +1,183 @@
+"""The layers written with explicit loops, one image and one window at a time.
+
+These are the versions the chapters derive first, because every index is visible. They are slow
+(a training step of the book's model takes milliseconds per image) and serve as the reference
+that the vectorized layers in :mod:`scratchcnn.layers` are tested against.
+
+Shapes: images ``x`` are ``(N, C, H, W)``, conv weights ``W`` are ``(F, C, K, K)``, affine
+weights are ``(D, M)`` (``x @ W + b``). Convolution is cross-correlation (no kernel flip).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "conv_forward_naive",
+    "conv_backward_naive",
+    "maxpool_forward_naive",
+    "maxpool_backward_naive",
+    "relu_forward_naive",
+    "relu_backward_naive",
+    "affine_forward_naive",
+    "affine_backward_naive",
+    "softmax_naive",
+    "softmax_cross_entropy_naive",
+]
+
+
+def _pad(x: np.ndarray, padding: int) -> np.ndarray:
+    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
+
+
+def _out_size(size: int, k: int, stride: int, padding: int) -> int:
+    span = size + 2 * padding - k
+    if span < 0:
+        raise ValueError(f"kernel {k} larger than the padded input {size} + 2*{padding}")
+    return span // stride + 1
+
+
+def conv_forward_naive(x, W, b, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """``out[n, f, i, j] = b[f] + sum(window * W[f])`` for every window, by loops."""
+    n_img, _, h, w = x.shape
+    n_filt, _, k, _ = W.shape
+    xp = _pad(x, padding)
+    ho, wo = _out_size(h, k, stride, padding), _out_size(w, k, stride, padding)
+    out = np.zeros((n_img, n_filt, ho, wo), dtype=np.result_type(x, W))  # (N, F, H_out, W_out)
+    for n in range(n_img):
+        for f in range(n_filt):
+            for i in range(ho):
+                for j in range(wo):
+                    window = xp[n, :, i * stride : i * stride + k, j * stride : j * stride + k]  # (C, K, K)
+                    out[n, f, i, j] = np.sum(window * W[f]) + b[f]
+    return out
+
+
+def conv_backward_naive(dout, x, W, stride: int = 1, padding: int = 0):
+    """Gradients ``(dx, dW, db)`` of the convolution, window by window.
+
+    Each output pixel ``out[n, f, i, j]`` was ``sum(window * W[f]) + b[f]``, so its upstream
+    gradient ``g`` adds ``g * window`` to ``dW[f]``, ``g * W[f]`` to the window's place in
+    ``dx``, and ``g`` to ``db[f]``. Overlapping windows simply add up.
+    """
+    n_img, _, h, w = x.shape
+    n_filt, _, k, _ = W.shape
+    xp = _pad(x, padding)
+    _, _, ho, wo = dout.shape
+    dxp, dW, db = np.zeros_like(xp), np.zeros_like(W), np.zeros(n_filt, dtype=W.dtype)
+    for n in range(n_img):
+        for f in range(n_filt):
+            for i in range(ho):
+                for j in range(wo):
+                    g = dout[n, f, i, j]
+                    rows = slice(i * stride, i * stride + k)
+                    cols = slice(j * stride, j * stride + k)
+                    dW[f] += g * xp[n, :, rows, cols]
+                    dxp[n, :, rows, cols] += g * W[f]
+                    db[f] += g
+    dx = dxp[:, :, padding : padding + h, padding : padding + w] if padding else dxp
+    return dx, dW, db
+
+
+def maxpool_forward_naive(x, kernel_size: int = 2, stride: int | None = None) -> np.ndarray:
+    """The maximum of every ``K x K`` window, by loops."""
+    stride = kernel_size if stride is None else stride
+    n_img, ch, h, w = x.shape
+    ho, wo = _out_size(h, kernel_size, stride, 0), _out_size(w, kernel_size, stride, 0)
+    out = np.zeros((n_img, ch, ho, wo), dtype=x.dtype)
+    for n in range(n_img):
+        for c in range(ch):
+            for i in range(ho):
+                for j in range(wo):
+                    window = x[n, c, i * stride : i * stride + kernel_size, j * stride : j * stride + kernel_size]
+                    out[n, c, i, j] = window.max()
+    return out
+
+
+def maxpool_backward_naive(dout, x, kernel_size: int = 2, stride: int | None = None) -> np.ndarray:
+    """Route each window's gradient to its *first* maximum (row-major), by loops.
+
+    ``np.argmax`` returns the first maximum, which makes the rule concrete. Giving the gradient to
+    every tied maximum would count it once per tie.
+    """
+    stride = kernel_size if stride is None else stride
+    n_img, ch, _, _ = x.shape
+    _, _, ho, wo = dout.shape
+    dx = np.zeros_like(x)
+    for n in range(n_img):
+        for c in range(ch):
+            for i in range(ho):
+                for j in range(wo):
+                    window = x[n, c, i * stride : i * stride + kernel_size, j * stride : j * stride + kernel_size]
+                    p, q = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, c, i * stride + p, j * stride + q] += dout[n, c, i, j]
+    return dx
+
+
+def relu_forward_naive(x) -> np.ndarray:
+    out = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        out[idx] = x[idx] if x[idx] > 0 else 0
+    return out
+
+
+def relu_backward_naive(dout, x) -> np.ndarray:
+    dx = np.zeros_like(dout)
+    for idx in np.ndindex(x.shape):
+        dx[idx] = dout[idx] if x[idx] > 0 else 0
+    return dx
+
+
+def affine_forward_naive(x, W, b) -> np.ndarray:
+    """``out[n, m] = sum_d x[n, d] * W[d, m] + b[m]``, by loops."""
+    n_rows, d_in = x.shape
+    out = np.zeros((n_rows, W.shape[1]), dtype=np.result_type(x, W))
+    for n in range(n_rows):
+        for m in range(W.shape[1]):
+            total = b[m]
+            for d in range(d_in):
+                total += x[n, d] * W[d, m]
+            out[n, m] = total
+    return out
+
+
+def affine_backward_naive(dout, x, W):
+    """``(dx, dW, db)`` of ``x @ W + b``: ``dx = dout W^T``, ``dW = x^T dout``, ``db = sum_n dout``."""
+    n_rows, d_in = x.shape
+    m_out = W.shape[1]
+    dx, dW, db = np.zeros_like(x), np.zeros_like(W), np.zeros(m_out, dtype=W.dtype)
+    for n in range(n_rows):
+        for m in range(m_out):
+            g = dout[n, m]
+            db[m] += g
+            for d in range(d_in):
+                dW[d, m] += x[n, d] * g
+                dx[n, d] += W[d, m] * g
+    return dx, dW, db
+
+
+def softmax_naive(z) -> np.ndarray:
+    """Softmax of one vector of logits, subtracting the maximum so ``exp`` cannot overflow."""
+    z = np.asarray(z, dtype=float)
+    top = max(z)
+    exps = [math.exp(v - top) for v in z]
+    total = sum(exps)
+    return np.array([e / total for e in exps])
+
+
+def softmax_cross_entropy_naive(logits, labels):
+    """Mean cross-entropy and its gradient ``(p - onehot) / N``, one example at a time."""
+    n_rows, n_cls = logits.shape
+    loss = 0.0
+    dlogits = np.zeros_like(logits, dtype=float)
+    for n in range(n_rows):
+        z = np.asarray(logits[n], dtype=float)
+        top = max(z)
+        log_total = math.log(sum(math.exp(v - top) for v in z))
+        loss -= z[labels[n]] - top - log_total  # -log p[y], by log-sum-exp: finite for any logits
+        p = softmax_naive(z)
+        for k in range(n_cls):
+            dlogits[n, k] = (p[k] - (1.0 if k == labels[n] else 0.0)) / n_rows
+    return loss / n_rows, dlogits
