@@ -21,3 +21,30 @@ def glue(name: str, value, display: bool = False) -> None:
         from IPython.display import display as _show
 
         _show(value)
+
+
+def setup_notebook() -> None:
+    """The chapters' common settings: readable figures in dark mode, stable printed numbers.
+
+    - Figures get a white background (the site's dark mode would otherwise show black axes on a
+      dark page) and a fixed size and resolution.
+    - NumPy prints 4 decimals and plain scalars (``1.5``, not ``np.float64(1.5)``), so that
+      printed results read well and are identical on every NumPy 2 release.
+    """
+    import matplotlib as mpl
+    import numpy as np
+
+    mpl.rcParams.update(
+        {
+            "figure.facecolor": "white",
+            "savefig.facecolor": "white",
+            "axes.facecolor": "white",
+            "figure.figsize": (6.4, 4.0),
+            "figure.dpi": 100,
+        }
+    )
+    np.set_printoptions(precision=4, suppress=True)
+    try:
+        np.set_printoptions(legacy="1.25")  # NumPy >= 2: print scalars without np.float64(...)
+    except (ValueError, TypeError):  # NumPy 1.x prints them that way already
+        pass

@@ -1,0 +1,126 @@
+"""Every chapter notebook is stored the way readers, Colab and nbval need it.
+
+nbval itself (``pytest --nbval-lax notebooks/``, run by ``make test``) re-executes each notebook
+and compares the cells marked ``# NBVAL_CHECK_OUTPUT``; these tests check how they are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = [
+    "01_data",
+    "02_convolution",
+    "03_pooling",
+    "04_affine_softmax",
+    "05_backprop",
+    "06_training",
+    "07_contiguity",
+    "08_fast_cnn",
+]
+MIN_CHECKED_CELLS = 8
+
+
+def _load(name: str) -> dict:
+    return json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+
+
+def _code_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def _repository_url() -> str:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    return config["repository"]["url"].rstrip("/")
+
+
+def test_every_chapter_exists():
+    missing = [c for c in CHAPTERS if not (ROOT / "notebooks" / f"{c}.ipynb").exists()]
+    assert not missing, f"chapter notebooks missing: {missing}"
+
+
+@pytest.fixture(params=CHAPTERS)
+def chapter(request):
+    path = ROOT / "notebooks" / f"{request.param}.ipynb"
+    if not path.exists():
+        pytest.fail(f"{path} does not exist")
+    return request.param, _load(request.param)
+
+
+def test_executed_top_to_bottom_without_errors(chapter):
+    name, nb = chapter
+    cells = _code_cells(nb)
+    counts = [c["execution_count"] for c in cells]
+    assert counts == list(range(1, len(cells) + 1)), (
+        f"{name}: execution counts {counts} are not 1..{len(cells)}: run `make execute NB=notebooks/{name}.ipynb`"
+    )
+    errors = [o.get("ename") for c in cells for o in c["outputs"] if o["output_type"] == "error"]
+    assert not errors, f"{name}: stored error outputs {errors}"
+
+
+def test_first_code_cell_installs_scratchcnn_in_colab_only(chapter):
+    name, nb = chapter
+    first = _source(_code_cells(nb)[0])
+    assert 'if "google.colab" in sys.modules:' in first, f"{name}: the first code cell must test for Colab"
+    urls = re.findall(r"scratchcnn @ git\+(\S+?)\"", first)
+    assert urls, f"{name}: the first code cell must pip-install scratchcnn from the repository"
+    assert [u.removesuffix(".git").rstrip("/") for u in urls] == [_repository_url()], (
+        f"{name}: installs from {urls}, but _config.yml's repository.url is {_repository_url()}"
+    )
+
+
+def test_summary_and_exercises_close_the_chapter(chapter):
+    name, nb = chapter
+    headings = [
+        line.strip()
+        for c in nb["cells"]
+        if c["cell_type"] == "markdown"
+        for line in _source(c).splitlines()
+        if line.startswith("#")
+    ]
+    assert headings and headings[0].startswith("# "), f"{name}: the first cell must hold the chapter title"
+    assert "## Summary" in headings, f"{name}: no '## Summary' section"
+    assert "## Exercises" in headings, f"{name}: no '## Exercises' section"
+    assert headings.index("## Summary") < headings.index("## Exercises"), f"{name}: Summary must come before Exercises"
+
+
+def test_enough_deterministic_cells_are_checked(chapter):
+    name, nb = chapter
+    checked = [c for c in _code_cells(nb) if _source(c).lstrip().startswith("# NBVAL_CHECK_OUTPUT")]
+    assert len(checked) >= MIN_CHECKED_CELLS, f"{name}: {len(checked)} cells carry # NBVAL_CHECK_OUTPUT, want >= {MIN_CHECKED_CELLS}"
+    empty = [i for i, c in enumerate(checked) if not c["outputs"]]
+    assert not empty, f"{name}: checked cells with no stored output compare nothing: {empty}"
+
+
+def test_solution_regions_are_well_formed_and_checked(chapter):
+    name, nb = chapter
+    cells = _code_cells(nb)
+    regions = 0
+    for i, cell in enumerate(cells):
+        lines = [line.strip() for line in _source(cell).splitlines()]
+        begins, ends = lines.count("# BEGIN SOLUTION"), lines.count("# END SOLUTION")
+        assert begins == ends, f"{name}: cell {i} has {begins} BEGIN and {ends} END SOLUTION lines"
+        if begins:
+            regions += begins
+            later = "".join(_source(c) for c in cells[i + 1 : i + 3])
+            assert "check(" in later, f"{name}: the solution in code cell {i} is not followed by a check cell"
+    assert regions >= 1, f"{name}: no exercise has a worked solution between # BEGIN SOLUTION / # END SOLUTION"
+
+
+def test_no_pickle_anywhere():
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in list((ROOT / "scratchcnn").rglob("*.py")) + list((ROOT / "notebooks").glob("*.ipynb"))
+        if re.search(r"allow_pickle\s*=\s*True|import pickle", p.read_text())
+    ]
+    assert not offenders, f"pickle used in {offenders}"

