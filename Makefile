@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # (scratchcnn.data decides; see book/setup.md).
 NB     ?= notebooks/*.ipynb
 
-.PHONY: install book test execute bench clean
+.PHONY: install book test execute bench assignments clean
 
 install: $(STAMP)
 
@@ -29,6 +29,11 @@ execute: install
 
 bench: install
 	$(PY) -m scratchcnn.bench
+
+# Student copies (solutions stubbed, outputs cleared) and solution copies of the chapters, for
+# instructors: _build/assignments/student/ and _build/assignments/solutions/ (book/instructors.md)
+assignments: install
+	$(PY) -m scratchcnn.assignments notebooks _build/assignments
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

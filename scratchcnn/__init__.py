@@ -14,6 +14,8 @@ fast, tested version from here. Modules, each with one job:
 - ``preprocess``  scaling, standardisation, the channel axis
 - ``plots``       figures used by the chapters
 - ``check``       self-checks for the exercises
+- ``assignments`` ``python -m scratchcnn.assignments``: student and solution copies of the
+                  chapters for instructors (``make assignments``)
 - ``bench``       ``python -m scratchcnn.bench``: the speed benchmark
 """
 

@@ -1,0 +1,183 @@
+"""Student and solution copies of the chapters, for instructors: ``make assignments``.
+
+The chapter notebooks are the single source. Their exercise solutions sit between
+``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines, each followed by a check cell
+(``check("5.2", my_answer)``). :func:`build` writes
+
+- ``student/``: every solution region replaced by a stub (see :mod:`.regions`), worked answers
+  in Markdown removed (see :mod:`.markdown`), outputs and execution counts cleared; everything
+  else, the Colab install cell first, exactly as in the chapter;
+- ``solutions/``: the executed chapters as committed;
+
+both with nbgrader cell metadata on the solution and check cells (see :mod:`.nbgrader`).
+Run it as ``python -m scratchcnn.assignments [notebooks] [_build/assignments]``.
+
+A thin tool of its own rather than nbgrader's ``ClearSolutions``: that preprocessor writes the
+same stub everywhere (``raise NotImplementedError()``), while ours names the exercise and keeps
+top-level answers as ``name = ...``, and nbgrader would add Jupyter Server, JupyterLab and a
+database to the book's requirements. Instructors who grade with nbgrader still can: the markers
+and the metadata are nbgrader's (``book/instructors.md``).
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import nbformat
+
+from .markdown import strip_markdown_solutions
+from .nbgrader import mark_cells
+from .regions import BEGIN, END, Region, find_regions, parse_cell, stub
+
+__all__ = [
+    "BEGIN",
+    "END",
+    "Assignment",
+    "Replacement",
+    "Region",
+    "build",
+    "clear_outputs",
+    "find_regions",
+    "solution_copy",
+    "splice",
+    "student_copy",
+]
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """Where a stub stands in a student copy: lines ``start:stop`` of its ``code_cell``-th code cell."""
+
+    code_cell: int  # ordinal among the notebook's code cells (Markdown cells may be dropped)
+    start: int
+    stop: int
+    region: Region
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What :func:`build` made of one chapter."""
+
+    name: str  # the notebook's file name
+    exercises: tuple[str, ...]  # the ids of its checked exercises, in order
+    regions: int
+
+
+def clear_outputs(nb) -> None:
+    """Drop outputs, execution counts and execution timings from every cell, in place."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)
+
+
+def _titles(titles: Mapping[str, str] | None) -> Mapping[str, str]:
+    if titles is not None:
+        return titles
+    from scratchcnn.check import exercises
+
+    return exercises()
+
+
+def student_copy(nb, titles: Mapping[str, str] | None = None):
+    """The student version of notebook ``nb`` and where its stubs are.
+
+    ``titles`` maps exercise ids to the titles used in the stubs' messages; by default the
+    exercises registered in :mod:`scratchcnn.check`. Returns ``(student, replacements)``.
+    Raises ValueError, naming the cell, on malformed markers, a region without a check after
+    it, an exercise the checks do not know, or a stub that would not be valid Python.
+    """
+    titles = _titles(titles)
+    regions = find_regions(nb.cells)
+    student = copy.deepcopy(nb)
+    mark_cells(student.cells, regions)
+    code_ordinal = {}
+    for index, cell in enumerate(student.cells):
+        if cell.cell_type == "code":
+            code_ordinal[index] = len(code_ordinal)
+    replacements = []
+    for index in sorted({region.cell for region in regions}, reverse=True):
+        lines = student.cells[index].source.split("\n")
+        in_cell = [region for region in regions if region.cell == index]
+        placed = []
+        for region in reversed(in_cell):  # bottom up, so earlier line numbers stay valid
+            new = stub(region, titles)
+            lines[region.begin : region.end + 1] = new
+            placed.append((region, len(new)))
+        student.cells[index].source = "\n".join(lines)
+        parse_cell(student.cells[index].source, f"code cell {index} of the student copy")
+        shift = 0
+        for region, size in reversed(placed):  # top down: each stub moves the ones below it
+            start = region.begin + shift
+            replacements.append(Replacement(code_ordinal[index], start, start + size, region))
+            shift += size - len(region.marked)
+    clear_outputs(student)
+    student.cells, _ = strip_markdown_solutions(student.cells)
+    replacements.sort(key=lambda r: (r.code_cell, r.start))
+    return student, replacements
+
+
+def solution_copy(nb):
+    """The solution version of ``nb``: the chapter as committed, plus nbgrader metadata."""
+    solution = copy.deepcopy(nb)
+    mark_cells(solution.cells, find_regions(solution.cells))
+    return solution
+
+
+def splice(student, replacements):
+    """Put the solutions back into a student copy: the inverse of :func:`student_copy` on code.
+
+    Used to prove the stripping lossless: every code cell of the result equals the chapter's.
+    """
+    spliced = copy.deepcopy(student)
+    code_cells = [cell for cell in spliced.cells if cell.cell_type == "code"]
+    for rep in sorted(replacements, key=lambda r: (r.code_cell, -r.start)):
+        cell = code_cells[rep.code_cell]
+        lines = cell.source.split("\n")
+        lines[rep.start : rep.stop] = rep.region.marked
+        cell.source = "\n".join(lines)
+    return spliced
+
+
+def build(src: Path | str, out: Path | str, titles: Mapping[str, str] | None = None) -> list[Assignment]:
+    """Write ``out/student/*.ipynb`` and ``out/solutions/*.ipynb`` for every notebook in ``src``.
+
+    The new folder replaces ``out`` only once every notebook has been written, so a failure
+    never leaves a half-built set behind.
+    """
+    src, out = Path(src), Path(out)
+    notebooks = sorted(src.glob("*.ipynb"))
+    if not notebooks:
+        raise ValueError(f"no notebooks (*.ipynb) in {src}: give the folder of the chapters, e.g. notebooks/")
+    titles = _titles(titles)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    made = []
+    try:
+        (tmp / "student").mkdir()
+        (tmp / "solutions").mkdir()
+        for path in notebooks:
+            nb = nbformat.read(path, as_version=4)
+            try:
+                student, replacements = student_copy(nb, titles)
+                solution = solution_copy(nb)
+            except ValueError as err:
+                raise ValueError(f"{path}: {err}") from None
+            nbformat.write(student, tmp / "student" / path.name)
+            nbformat.write(solution, tmp / "solutions" / path.name)
+            ids = tuple(dict.fromkeys(r.region.exercise_id for r in replacements))
+            made.append(Assignment(path.name, ids, len(replacements)))
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return made
