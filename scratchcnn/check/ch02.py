@@ -1,0 +1,301 @@
+"""Checks for chapter 2 (convolution).
+
+- 2.1 ``corr2d(x, k)``: valid cross-correlation of one 2-D array with one 2-D kernel.
+- 2.2 ``conv_forward(x, W, b, stride=1, padding=0)``: the convolutional layer's forward pass.
+- 2.3 ``kernel``: a hand-made kernel that finds horizontal edges (dark above, bright below).
+
+Each check first compares the output's shape (a wrong shape names the likely indexing mistake),
+then its values; when the values are wrong it tries the classic mistakes (a flipped kernel, a
+forgotten bias, windows that ignore the stride, ...) and names the one that matches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..naive import conv_forward_naive
+from . import expect_close, call, exercise, fail
+
+CROSS_CORRELATION = (
+    "cross-correlation, which this book and every framework call 'convolution', does not flip "
+    "the kernel: out[i, j] = sum over (p, q) of x[i + p, j + q] * k[p, q]"
+)
+SIZE_FORMULA = "O = (W - K + 2P) // S + 1 along each axis (W input size, K kernel, P padding, S stride)"
+
+
+def _corr2d(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Valid cross-correlation of a 2-D ``x`` with a 2-D ``k`` (any shapes): the reference."""
+    windows = sliding_window_view(x, k.shape)  # (H - kh + 1, W - kw + 1, kh, kw)
+    return np.einsum("ijpq,pq->ij", windows, k)
+
+
+def _result(got, shape: tuple, case: str) -> np.ndarray:
+    """The reader's result as a float array, or a failure for None/Ellipsis/non-numbers."""
+    if got is None or got is Ellipsis:
+        expect_close(got, np.zeros(shape), case=case)  # raises the right error
+    try:
+        return np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        fail(case, f"the result should be an array of shape {shape}, got {type(got).__name__}")
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and np.allclose(a, b, rtol=1e-6, atol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2.1 corr2d
+
+
+def _corr2d_shape_hint(got: tuple, x_shape: tuple, k_shape: tuple) -> str:
+    (h, w), (kh, kw) = x_shape, k_shape
+    right = (h - kh + 1, w - kw + 1)
+    if got == (h - kh, w - kw):
+        return (
+            f"one row and one column short: a kernel of height {kh} fits at {h} - {kh} + 1 = "
+            f"{h - kh + 1} vertical positions, so loop over range(H - kh + 1), not range(H - kh)"
+        )
+    if got == (h, w):
+        return (
+            "the output has the input's size: a valid cross-correlation uses no padding, "
+            f"so the kernel fits at only (H - kh + 1, W - kw + 1) = {right} positions"
+        )
+    if got == (h + kh - 1, w + kw - 1):
+        return f"that is the 'full' output (every partial overlap); valid mode keeps only the {right} full windows"
+    if got == right[::-1]:
+        return f"rows and columns are swapped: the output has H - kh + 1 = {right[0]} rows and W - kw + 1 = {right[1]} columns"
+    if kh != kw and got in ((h - kh + 1, w - kh + 1), (h - kw + 1, w - kw + 1)):
+        return (
+            "it looks like one kernel size was used for both axes: a kernel of shape (kh, kw) = "
+            f"{k_shape} gives an output of (H - kh + 1, W - kw + 1) = {right}"
+        )
+    return f"a (H, W) input and a (kh, kw) kernel give a valid output of shape (H - kh + 1, W - kw + 1) = {right}"
+
+
+def _corr2d_cases(rng: np.random.Generator):
+    yield "x = 0..8 as 3x3, k = [[0, 1], [2, 3]]", np.arange(9.0).reshape(3, 3), np.array([[0.0, 1.0], [2.0, 3.0]])
+    yield "random 6x8 image, random 3x3 kernel", rng.standard_normal((6, 8)), rng.standard_normal((3, 3))
+    yield "random 5x7 image, non-square 2x3 kernel", rng.standard_normal((5, 7)), rng.standard_normal((2, 3))
+    yield "random 7x4 image, non-square 3x1 kernel", rng.standard_normal((7, 4)), rng.standard_normal((3, 1))
+    yield "kernel as large as the 4x5 image (one output pixel)", rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    yield "1x1 kernel (scales the image)", rng.standard_normal((3, 4)), np.array([[2.5]])
+
+
+@exercise("2.1", "cross-correlation of one channel, with loops")
+def _check_corr2d(corr2d) -> str:
+    rng = np.random.default_rng(2021)
+    n = 0
+    for case, x, k in _corr2d_cases(rng):
+        expected = _corr2d(x, k)
+        got = _result(call(corr2d, x, k, case=case), expected.shape, case)
+        if got.shape != expected.shape:
+            fail(
+                case,
+                f"the result should have shape {expected.shape} for x of shape {x.shape} and k of "
+                f"shape {k.shape}, got shape {got.shape}",
+                _corr2d_shape_hint(got.shape, x.shape, k.shape),
+            )
+        if not _close(got, expected):
+            if _close(got, _corr2d(x, k[::-1, ::-1])):
+                fail(
+                    case,
+                    "the values are those of the kernel rotated by 180 degrees: the kernel looks "
+                    "flipped, which is a true (mathematical) convolution",
+                    CROSS_CORRELATION,
+                )
+            for variant, how in ((k[::-1, :], "upside down"), (k[:, ::-1], "left to right")):
+                if _close(got, _corr2d(x, variant)):
+                    fail(case, f"the kernel looks flipped {how}", CROSS_CORRELATION)
+            if got.shape[0] == got.shape[1] and _close(got, expected.T):
+                fail(case, "the result is transposed", "out[i, j] is the window whose corner is at row i and column j")
+            if k.shape[0] == k.shape[1] and _close(got, _corr2d(x, k.T)):
+                fail(
+                    case,
+                    "the values are those of the transposed kernel",
+                    "k[p, q] multiplies the pixel p rows below and q columns right of the window's corner",
+                )
+            expect_close(got, expected, case=case, hint=f"out[i, j] = sum(x[i:i+kh, j:j+kw] * k); {CROSS_CORRELATION}")
+        n += 1
+    return f"{n} cases, non-square images and kernels included"
+
+
+# ---------------------------------------------------------------------------------------------
+# 2.2 conv_forward
+
+
+def _out(size: int, k: int, s: int, p: int) -> int:
+    return (size - k + 2 * p) // s + 1
+
+
+def _conv_shape_hint(got: tuple, x_shape: tuple, w_shape: tuple, stride: int, padding: int) -> str:
+    n, c, h, w = x_shape
+    f, _, k, _ = w_shape
+    right = (n, f, _out(h, k, stride, padding), _out(w, k, stride, padding))
+    if len(got) != 4:
+        return f"the output is (N, F, H_out, W_out) = {right}: one feature map per image and filter"
+    if got[:2] != (n, f):
+        if got[:2] == (f, n):
+            return "the first two axes are swapped: the output is (N, F, H_out, W_out), images first"
+        return f"the output has one channel per filter: (N, F, H_out, W_out) with N = {n}, F = {f}"
+    size = got[2:]
+    wrong = {
+        "the stride seems to be ignored": (_out(h, k, 1, padding), _out(w, k, 1, padding)),
+        "the padding seems to be ignored": (_out(h, k, stride, 0), _out(w, k, stride, 0)),
+        "the stride and the padding seem to be ignored": (_out(h, k, 1, 0), _out(w, k, 1, 0)),
+        "the padding seems to be added on one side only": (_out(h - padding, k, stride, padding), _out(w - padding, k, stride, padding)),
+        "the size seems rounded up instead of down": (
+            -(-(h - k + 2 * padding) // stride) + 1,
+            -(-(w - k + 2 * padding) // stride) + 1,
+        ),
+    }
+    for what, shape in wrong.items():
+        if size == shape and shape != right[2:]:
+            return f"{what}: {SIZE_FORMULA}, here ({h} - {k} + 2*{padding}) // {stride} + 1 = {right[2]} rows"
+    return f"{SIZE_FORMULA}; here the output is {right}"
+
+
+def _conv_cases(rng: np.random.Generator):
+    def make(n, c, h, w, f, k):
+        x = rng.standard_normal((n, c, h, w))  # (N, C, H, W)
+        W = rng.standard_normal((f, c, k, k))  # (F, C, K, K)
+        b = rng.uniform(0.5, 2.0, f) * rng.choice([-1.0, 1.0], f)  # (F,), never near zero
+        return x, W, b
+
+    yield "N=2, C=3, 5x5 images, F=4 filters 3x3, stride 1, padding 0", *make(2, 3, 5, 5, 4, 3), 1, 0
+    yield "N=1, C=1, 6x6 image, F=2 filters 3x3, stride 1, padding 1", *make(1, 1, 6, 6, 2, 3), 1, 1
+    yield "N=2, C=2, 7x7 images, F=3 filters 3x3, stride 2, padding 1", *make(2, 2, 7, 7, 3, 3), 2, 1
+    yield "N=1, C=2, 8x8 image, F=2 filters 3x3, stride 2, padding 0 (one leftover row)", *make(1, 2, 8, 8, 2, 3), 2, 0
+    yield "N=3, C=2, 5x7 images (not square), F=2 filters 3x3, stride 2, padding 1", *make(3, 2, 5, 7, 2, 3), 2, 1
+    yield "N=2, C=3, 4x4 images, F=5 filters 1x1, stride 1, padding 0", *make(2, 3, 4, 4, 5, 1), 1, 0
+    yield "N=1, C=1, 6x6 image, F=1 filter 2x2, stride 3, padding 2", *make(1, 1, 6, 6, 1, 2), 3, 2
+
+
+def _strideless_windows(x, W, b, stride, padding, ho, wo):
+    """The mistake of starting window (i, j) at (i, j) instead of (i*S, j*S)."""
+    return conv_forward_naive(x, W, b, 1, padding)[:, :, :ho, :wo]
+
+
+@exercise("2.2", "the convolutional layer's forward pass, with loops")
+def _check_conv_forward(conv_forward) -> str:
+    rng = np.random.default_rng(2022)
+    n_cases = 0
+    for case, x, W, b, stride, padding in _conv_cases(rng):
+        expected = conv_forward_naive(x, W, b, stride, padding)  # (N, F, H_out, W_out)
+        got = _result(call(conv_forward, x, W, b, stride=stride, padding=padding, case=case), expected.shape, case)
+        if got.shape != expected.shape:
+            fail(
+                case,
+                f"the result should have shape {expected.shape} for x of shape {x.shape}, W of shape "
+                f"{W.shape}, stride {stride} and padding {padding}, got shape {got.shape}",
+                _conv_shape_hint(got.shape, x.shape, W.shape, stride, padding),
+            )
+        if not _close(got, expected):
+            ho, wo = expected.shape[2:]
+            zero_b = np.zeros_like(b)
+            if _close(got, conv_forward_naive(x, W, zero_b, stride, padding)):
+                fail(
+                    case,
+                    "the bias b seems not to be added: the result equals the weighted sums alone",
+                    "out[n, f, i, j] = sum(window * W[f]) + b[f]: add filter f's bias to every pixel of its feature map",
+                )
+            if _close(got, conv_forward_naive(x, W[:, :, ::-1, ::-1], b, stride, padding)):
+                fail(
+                    case,
+                    "the values are those of every kernel rotated by 180 degrees: the kernel looks "
+                    "flipped, which is a true (mathematical) convolution",
+                    CROSS_CORRELATION,
+                )
+            if _close(got, conv_forward_naive(x, W[:, :, ::-1, ::-1], zero_b, stride, padding)):
+                fail(
+                    case,
+                    "the kernel looks flipped (rotated by 180 degrees) and the bias b seems not to be added",
+                    f"{CROSS_CORRELATION}; then add b[f]",
+                )
+            if stride > 1 and _close(got, _strideless_windows(x, W, b, stride, padding, ho, wo)):
+                fail(
+                    case,
+                    f"the output has the right size but its windows ignore the stride {stride}",
+                    "output pixel (i, j) reads the window that starts at row i*S and column j*S of the padded input",
+                )
+            if x.shape[1] > 1 and _close(got, conv_forward_naive(x[:, :1], W[:, :1], b, stride, padding)):
+                fail(
+                    case,
+                    "only the first input channel seems to be used",
+                    "each window is (C, K, K): multiply it by W[f], which is (C, K, K) too, and sum over all three axes",
+                )
+            if padding and _close(got, conv_forward_naive(np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), mode="edge"), W, b, stride, 0)):
+                fail(case, "the padding repeats the edge pixels", "pad with zeros: np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))")
+            expect_close(
+                got,
+                expected,
+                case=case,
+                hint="out[n, f, i, j] = b[f] + sum over (c, p, q) of x_padded[n, c, i*S + p, j*S + q] * W[f, c, p, q]",
+            )
+        n_cases += 1
+    return f"{n_cases} cases: several channels and filters, strides 1-3, padding 0-2, a non-square image"
+
+
+# ---------------------------------------------------------------------------------------------
+# 2.3 a hand-made edge kernel
+
+
+def _step_images(size: int) -> list[np.ndarray]:
+    """A dark (0) top and bright (1) bottom, with the edge after every possible row."""
+    return [np.where(np.arange(size)[:, None] >= t, 1.0, 0.0) * np.ones((1, size)) for t in range(1, size)]
+
+
+@exercise("2.3", "a kernel that finds horizontal edges")
+def _check_edge_kernel(kernel) -> str:
+    case = "the kernel itself"
+    if kernel is Ellipsis:
+        expect_close(kernel, 0, case=case)
+    try:
+        k = np.asarray(kernel, dtype=float)
+    except (TypeError, ValueError):
+        fail(case, f"expected a 2-D array of numbers, got {type(kernel).__name__}")
+    if k.ndim != 2 or not (1 <= k.shape[0] <= 7 and 1 <= k.shape[1] <= 7):
+        fail(case, f"expected a small 2-D kernel such as 3x3, got an array of shape {k.shape}")
+    if not np.all(np.isfinite(k)):
+        fail(case, "the kernel contains NaN or infinity")
+    if k.shape[0] < 2:
+        fail(case, f"a kernel with one row (shape {k.shape}) cannot see a change from one row to the next", "use at least two rows, e.g. 3x3")
+    size = 12
+    scale = float(np.abs(k).sum()) or 1.0
+    tol = 1e-9 * scale
+
+    flat = _corr2d(np.full((size, size), 0.7), k)
+    if np.abs(flat).max() > tol:
+        fail(
+            "a flat grey image (every pixel 0.7)",
+            f"the kernel responds with {flat.max():.4g} where there is no edge at all",
+            "an edge detector gives 0 on a flat region: make the weights sum to 0",
+        )
+    vertical = [_corr2d(img.T, k) for img in _step_images(size)]
+    if max(np.abs(v).max() for v in vertical) > tol:
+        fail(
+            "a vertical edge (dark left, bright right)",
+            "the kernel responds to a vertical edge",
+            "it should see only changes from top to bottom: make every column of the kernel sum to 0",
+        )
+    responses = np.concatenate([_corr2d(img, k).ravel() for img in _step_images(size)])
+    if np.abs(responses).max() <= tol:
+        fail(
+            "a horizontal edge (dark above, bright below)",
+            "the kernel gives 0 on a horizontal edge: it finds no edge at all",
+            "give the bottom row positive weights and the top row negative ones, e.g. Sobel's [[-1, -2, -1], [0, 0, 0], [1, 2, 1]]",
+        )
+    if responses.max() <= tol:
+        fail(
+            "a horizontal edge (dark above, bright below)",
+            "the kernel responds negatively: it finds the opposite edge, bright above and dark below",
+            "multiply the kernel by -1 (and remember that cross-correlation does not flip it: the top row of the kernel meets the top of the window)",
+        )
+    if responses.min() < -tol:
+        fail(
+            "a horizontal edge (dark above, bright below)",
+            f"the kernel answers one edge with both signs (from {responses.min():.3g} to {responses.max():.3g}): "
+            "that is a line detector, not an edge detector",
+            "the weights should go from negative rows at the top to positive rows at the bottom, with no sign change back",
+        )
+    return f"a {k.shape[0]}x{k.shape[1]} kernel: 0 on flat regions and vertical edges, positive on dark-to-bright horizontal edges"
