@@ -7,6 +7,10 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
+class NonFiniteError(ValueError):
+    """An array that must be finite holds NaN or infinity."""
+
+
 def as_float_dtype(dtype) -> np.dtype:
     """``dtype`` as a NumPy dtype, refusing anything but float32 and float64."""
     dt = np.dtype(dtype)
@@ -42,7 +46,7 @@ def check_finite(x: np.ndarray, who: str) -> None:
     """Refuse NaN and infinity (one cheap sum first, the full scan only when it is not finite)."""
     if not np.isfinite(np.sum(x, dtype=np.float64)) and not np.isfinite(x).all():
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
-        raise ValueError(f"{who} got {bad} NaN or infinite values in its input of shape {x.shape}")
+        raise NonFiniteError(f"{who} got {bad} NaN or infinite values in its input of shape {x.shape}")
 
 
 def check_grad(dout, who: str, shape: tuple) -> None:

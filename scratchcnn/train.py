@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validate import NonFiniteError
 from .layers import SoftmaxCrossEntropy
 
 __all__ = ["fit", "evaluate", "History"]
@@ -52,6 +53,16 @@ def _check_data(X, y, who: str, model) -> None:
         raise ValueError(f"{who}: y must have shape ({len(X)},) to match X {X.shape}, got {y.shape}")
     if y.dtype.kind not in "iu":
         raise TypeError(f"{who}: y must hold integer class labels, got {y.dtype}")
+
+
+def _diverged(loss: float, params: dict[str, np.ndarray]) -> str | None:
+    """Why training cannot go on (a NaN/infinite loss or parameter), or None."""
+    if not math.isfinite(loss):
+        return f"the loss became {loss}"
+    for name, value in params.items():
+        if not np.isfinite(np.sum(value, dtype=np.float64)):
+            return f"parameter {name} became NaN or infinite"
+    return None
 
 
 def evaluate(model, X: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> tuple[float, float]:
@@ -111,17 +122,22 @@ def fit(
         for step in range(steps):
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb, yb = X[idx], y[idx]
-            logits = model.forward(xb)
-            loss = loss_fn.forward(logits, yb)
-            if not math.isfinite(loss):
+            try:
+                logits = model.forward(xb)
+                loss = loss_fn.forward(logits, yb)
+            except NonFiniteError as err:  # weights so large that activations overflowed
+                loss, broken = math.nan, f"activations became NaN or infinite ({err})"
+            else:
+                model.backward(loss_fn.backward(), input_grad=False)
+                optimizer.step(model.params(), model.grads())
+                broken = _diverged(loss, model.params())
+            if broken:
                 if bar is not None:
                     bar.close()
                 raise FloatingPointError(
-                    f"the loss became {loss} at epoch {epoch}, step {step + 1}: training diverged. "
+                    f"{broken} at epoch {epoch}, step {step + 1}: training diverged. "
                     f"Lower the learning rate (now {getattr(optimizer, 'lr', '?')}), e.g. by a factor of 10."
                 )
-            model.backward(loss_fn.backward(), input_grad=False)
-            optimizer.step(model.params(), model.grads())
             history.step_loss.append(loss)
             seen_loss += loss * len(yb)
             correct += int((logits.argmax(axis=1) == yb).sum())
