@@ -17,8 +17,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -r requirements.txt
 	touch $(STAMP)
 
+# --all re-reads (so re-executes) every chapter: an unchanged notebook would otherwise keep the
+# output of an older scratchcnn. MathJax comes with requirements.txt (django-static-mathjax).
 book: install
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
 
 test: install
 	SCRATCHCNN_DATA=sample $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env --sanitize-with tests/sanitize.cfg

@@ -1,0 +1,85 @@
+"""Shared fixtures: the book site, built once per test run.
+
+``book_site`` builds the site from the committed, already executed notebooks (execution off: nbval
+runs them already) with ``-W -n --keep-going`` into a temporary folder. Under pytest-xdist
+(``make test`` runs ``pytest -n 2 --dist loadfile``) the build and browser tests may land on
+different workers; the first worker that needs the site builds it while holding a file lock in
+the run's shared temporary folder, and the other waits for it and reuses the result (the pattern
+pytest-xdist documents for session fixtures that must run once). So the site is built once per
+run, whichever worker gets which file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from filelock import FileLock
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_TIMEOUT_S = 600
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass(frozen=True)
+class BookSite:
+    """A finished build: ``html`` is the site's folder, ``log`` what the build printed."""
+
+    html: Path
+    returncode: int
+    log: str
+
+
+def _build_config(dest: Path) -> Path:
+    """Write a copy of ``_config.yml`` that builds without executing the notebooks."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
+    config.setdefault("execute", {})["execute_notebooks"] = "off"
+    # Jupyter Book resolves local extension folders against the config file's folder.
+    sphinx = config.setdefault("sphinx", {})
+    sphinx["local_extensions"] = {
+        name: str(ROOT / folder) for name, folder in (sphinx.get("local_extensions") or {}).items()
+    }
+    path = dest / "_config.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf8")
+    return path
+
+
+def build_book(dest: Path) -> BookSite:
+    """Build the site into ``dest/_build/html``; return the result, warnings included."""
+    dest.mkdir(parents=True, exist_ok=True)
+    result_file = dest / "result.json"
+    if result_file.is_file():  # another worker of this run built it already
+        result = json.loads(result_file.read_text(encoding="utf8"))
+        return BookSite(Path(result["html"]), result["returncode"], result["log"])
+    cmd = [
+        sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
+        "build", str(ROOT), "--config", str(_build_config(dest)), "--path-output", str(dest),
+        "-W", "-n", "--keep-going",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False
+    )
+    log = ANSI_ESCAPE.sub("", proc.stdout + proc.stderr)  # Sphinx colours its log
+    site = BookSite(dest / "_build" / "html", proc.returncode, log)
+    tmp = result_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"html": str(site.html), "returncode": site.returncode,
+                               "log": site.log}), encoding="utf8")  # fmt: skip
+    tmp.replace(result_file)
+    return site
+
+
+@pytest.fixture(scope="session")
+def book_site(tmp_path_factory: pytest.TempPathFactory) -> BookSite:
+    """The book built once per test run (shared by all pytest-xdist workers)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # not running under xdist
+        return build_book(tmp_path_factory.mktemp("book"))
+    shared = tmp_path_factory.getbasetemp().parent  # one folder per run, common to the workers
+    with FileLock(str(shared / "book.lock")):
+        return build_book(shared / "book")
