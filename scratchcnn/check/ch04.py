@@ -1,0 +1,344 @@
+"""Checks for chapter 4 (the affine layer, softmax and cross-entropy).
+
+- 4.1 ``affine_forward(x, W, b)``: ``x @ W + b`` with ``W`` of shape ``(in_features, out_features)``.
+- 4.2 ``stable_softmax(z)``: the softmax of every row of a 2-D batch of logits, without overflow.
+- 4.3 ``cross_entropy(logits, labels)``: the mean cross-entropy loss, computed by log-sum-exp.
+- 4.4 ``lecun_uniform(fan_in, fan_out, rng)``: a uniform initialisation with LeCun's variance.
+
+Each check compares the reader's answer with a float64 reference on random and edge cases; when
+it is wrong it tries the classic mistakes (a transposed weight matrix, a forgotten bias, the
+naive ``exp`` that overflows, the wrong axis, a sum instead of a mean, ...) and names the one
+that matches. NumPy's floating-point warnings raised by the reader's code inside a check are
+silenced: the check's message explains what went wrong instead.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from . import ExerciseFailed, ExerciseNotAttempted, call, exercise, expect_close, fail
+
+AFFINE = "out[n, m] = sum over d of x[n, d] * W[d, m] + b[m], i.e. x @ W + b"
+TRANSPOSED = (
+    "W looks transposed: the book's W is (in_features, out_features), so the layer computes x @ W + b, "
+    "not x @ W.T (PyTorch's nn.Linear stores its weight as (out, in) and multiplies by its transpose; "
+    "this book does not)"
+)
+MAX_TRICK = (
+    "exp overflowed: np.exp(1000) is inf in float64 (and exp(89) already in float32), and inf / inf is NaN. "
+    "Use the max trick: subtract each row's maximum first, z - z.max(axis=1, keepdims=True); "
+    "softmax(z - c) = softmax(z) for any constant c, and the largest exponent becomes exp(0) = 1"
+)
+LOG_SUM_EXP = (
+    "compute log p directly, by log-sum-exp: log p[n, k] = z[n, k] - m[n] - log(sum_j exp(z[n, j] - m[n])) "
+    "with m[n] = max_j z[n, j]; never log(softmax(z)), whose tiny probabilities underflow to 0"
+)
+
+
+def _quiet(fn, *args, case: str, **kwargs):
+    """``call`` with NumPy's overflow/invalid warnings silenced (the check explains them)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return call(fn, *args, case=case, **kwargs)
+
+
+def _result(got, shape: tuple, case: str) -> np.ndarray:
+    """The reader's result as a float array, or a failure for None/Ellipsis/non-numbers."""
+    if got is None or got is Ellipsis:
+        expect_close(got, np.zeros(shape), case=case)  # raises the right error
+    try:
+        return np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        fail(case, f"the result should be an array of shape {shape}, got {type(got).__name__}")
+
+
+def _close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-6, atol: float = 1e-8) -> bool:
+    return a.shape == b.shape and bool(np.all(np.isfinite(a))) and np.allclose(a, b, rtol=rtol, atol=atol)
+
+
+def _silently(fn, *args):
+    """Run the reader's function on a variant input; None if it raises or gives no array."""
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return np.asarray(fn(*(a.copy() if isinstance(a, np.ndarray) else a for a in args)), dtype=float)
+    except Exception:  # noqa: BLE001 - a probe only: any failure means "not this mistake"
+        return None
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    return np.exp(_log_softmax(z))
+
+
+# ---------------------------------------------------------------------------------------------
+# 4.1 affine_forward
+
+
+def _affine_cases(rng: np.random.Generator):
+    x = np.array([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]])  # (2, 3)
+    W = np.array([[1.0, 0.0, 2.0, -1.0], [0.0, 1.0, 1.0, 2.0], [3.0, -2.0, 0.0, 1.0]])  # (3, 4)
+    yield "x (2, 3), W (3, 4) of small integers, b = [1, 2, 3, 4]", x, W, np.array([1.0, 2.0, 3.0, 4.0])
+
+    def make(n, d, m):
+        b = rng.uniform(0.5, 2.0, m) * rng.choice([-1.0, 1.0], m)  # (M,), never near zero
+        return rng.standard_normal((n, d)), rng.standard_normal((d, m)), b
+
+    yield "random x (5, 7), W (7, 3): in_features 7, out_features 3", *make(5, 7, 3)
+    yield "random x (4, 4), square W (4, 4): transposing W would still run", *make(4, 4, 4)
+    yield "random x (6, 3), W (3, 6): as many examples as outputs", *make(6, 3, 6)
+    yield "one example: x (1, 10), W (10, 2)", *make(1, 10, 2)
+    yield "random x (3, 1352), W (1352, 10): the book's layer", *make(3, 1352, 10)
+
+
+@exercise("4.1", "the affine layer's forward pass")
+def _check_affine(affine_forward) -> str:
+    rng = np.random.default_rng(2041)
+    n_cases = 0
+    for case, x, W, b in _affine_cases(rng):
+        expected = x @ W + b  # (N, M)
+        try:
+            raw = call(affine_forward, x, W, b, case=case)
+        except ExerciseNotAttempted:
+            raise
+        except ExerciseFailed as err:
+            flipped = _silently(affine_forward, x, W.T.copy(), b)
+            if flipped is not None and _close(flipped, expected):
+                raise ExerciseFailed(f"{err}\nHint: {TRANSPOSED}") from None
+            raise ExerciseFailed(f"{err}\nHint: x is (N, in_features) = {x.shape}, W is (in_features, out_features) = {W.shape}; {AFFINE}") from None
+        got = _result(raw, expected.shape, case)
+        if got.shape != expected.shape:
+            if got.shape == expected.shape[::-1]:
+                hint = "the result is transposed: one row per example, (N, out_features); compute x @ W + b, not W.T @ x.T"
+            else:
+                hint = f"(N, in_features) @ (in_features, out_features) gives (N, out_features) = {expected.shape}"
+            fail(case, f"the result should have shape {expected.shape} for x {x.shape} and W {W.shape}, got shape {got.shape}", hint)
+        if not _close(got, expected):
+            if W.shape[0] == W.shape[1] and _close(got, x @ W.T + b):
+                fail(case, "the values are those of x @ W.T + b", TRANSPOSED)
+            if _close(got, x @ W):
+                fail(case, "the bias b seems not to be added: the result equals x @ W", f"add b (shape (out_features,)) to every row; {AFFINE}")
+            if W.shape[0] == W.shape[1] and _close(got, x @ W.T):
+                fail(case, "the values are those of x @ W.T, without the bias", f"{TRANSPOSED}; then add b")
+            if _close(got, x @ W + b.sum()) or _close(got, x @ W + b.mean()):
+                fail(case, "the bias was reduced to one number", "add b[m] to column m: x @ W + b broadcasts b over the rows")
+            expect_close(got, expected, case=case, hint=AFFINE)
+        n_cases += 1
+    return f"{n_cases} cases: in_features != out_features, a square W, a single example, the book's 1352 -> 10 layer"
+
+
+# ---------------------------------------------------------------------------------------------
+# 4.2 stable_softmax
+
+
+def _softmax_cases(rng: np.random.Generator):
+    yield "z = [[1, 2, 3], [0, 0, 0]]", np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]), False
+    yield "random logits (5, 10)", rng.standard_normal((5, 10)) * 3, False
+    yield "random logits (4, 4): as many examples as classes", rng.standard_normal((4, 4)) * 2, False
+    yield "large logits [[1000, 1001, 1002], [1, 2, 3]]", np.array([[1000.0, 1001.0, 1002.0], [1.0, 2.0, 3.0]]), True
+    yield "very negative logits [[-1000, -1001, -1002], [-5, 0, 5]]", np.array([[-1000.0, -1001.0, -1002.0], [-5.0, 0.0, 5.0]]), True
+    yield "rows far apart [[1000, 999], [0, -1], [2, 3]]: each row needs its own maximum", np.array([[1000.0, 999.0], [0.0, -1.0], [2.0, 3.0]]), True
+    yield "float32 logits [[100, 0, -100], [50, 60, 70]] (float32's exp overflows above 88.7)", np.array([[100.0, 0.0, -100.0], [50.0, 60.0, 70.0]], dtype=np.float32), True
+    yield "one class (every probability is 1)", rng.standard_normal((3, 1)), False
+
+
+@exercise("4.2", "a numerically stable softmax over rows")
+def _check_softmax(stable_softmax) -> str:
+    rng = np.random.default_rng(2042)
+    n_cases = 0
+    for case, z, extreme in _softmax_cases(rng):
+        expected = _softmax(z)  # (N, K), float64
+        tol = dict(rtol=1e-5, atol=1e-7) if z.dtype == np.float32 else dict(rtol=1e-6, atol=1e-10)
+        try:
+            raw = _quiet(stable_softmax, z, case=case)
+        except ExerciseNotAttempted:
+            raise
+        except ExerciseFailed as err:
+            if "broadcast" in str(err):
+                raise ExerciseFailed(
+                    f"{err}\nHint: z.max(axis=1) has shape (N,), which does not line up with (N, K): keep the "
+                    "reduced axis with z.max(axis=1, keepdims=True), shape (N, 1), and the same for the sum"
+                ) from None
+            raise
+        got = _result(raw, expected.shape, case)
+        if got.shape != expected.shape:
+            hint = "softmax keeps the shape of its input: one probability per logit, (N, K)"
+            if got.ndim == 1:
+                hint += "; did a sum lose keepdims=True?"
+            fail(case, f"the result should have shape {expected.shape}, got shape {got.shape}", hint)
+        if not np.all(np.isfinite(got)):
+            by_row = [_silently(stable_softmax, z[i : i + 1]) for i in range(len(z))]
+            if all(r is not None and _close(r, expected[i : i + 1], **tol) for i, r in enumerate(by_row)):
+                fail(
+                    case,
+                    "the probabilities contain NaN or infinity, yet every row alone comes out right: "
+                    "the maximum subtracted seems to be the whole batch's",
+                    "subtract each row's own maximum, z.max(axis=1, keepdims=True): a row far below the "
+                    "batch's maximum underflows to exp(-1000) = 0 everywhere, and 0 / 0 is NaN",
+                )
+            fail(case, "the probabilities contain NaN or infinity", MAX_TRICK)
+        if _close(got, expected, **tol):
+            n_cases += 1
+            continue
+        rows = got.sum(axis=1)
+        if not np.allclose(rows, 1.0, atol=1e-5):
+            cols = got.sum(axis=0)
+            if np.allclose(cols, 1.0, atol=1e-5):
+                fail(
+                    case,
+                    "the columns sum to 1, not the rows: the softmax was normalised over the wrong axis (axis 0, the examples)",
+                    "each row holds one example's K logits: normalise over axis=1 (or -1), with keepdims=True",
+                )
+            if np.isclose(got.sum(), 1.0, atol=1e-5):
+                fail(
+                    case,
+                    "the whole batch sums to 1, not each row: the softmax was normalised over all examples at once",
+                    "sum over axis=1 with keepdims=True, so that every example gets its own distribution",
+                )
+            fail(case, f"each row should sum to 1; the row sums are {np.round(rows, 6).tolist()}", "divide exp(z) by its row's sum: e / e.sum(axis=1, keepdims=True)")
+        if extreme and (np.any(got == 0) or np.any(got == 1)) and not _close(got, expected, **tol):
+            fail(
+                case,
+                "some probabilities collapsed to exactly 0 or 1 where they should not",
+                "subtract each row's own maximum (z.max(axis=1, keepdims=True)), not the maximum of the "
+                "whole batch: a row far below the batch maximum underflows to 0 / 0",
+            )
+        expect_close(got, expected, case=case, hint="p[n, k] = exp(z[n, k] - m[n]) / sum_j exp(z[n, j] - m[n]), m[n] = max_j z[n, j]", **tol)
+        n_cases += 1
+    return f"{n_cases} cases: logits of +-1000, rows far apart, float32 logits above 88.7, a single class"
+
+
+# ---------------------------------------------------------------------------------------------
+# 4.3 cross_entropy
+
+
+def _ce_cases(rng: np.random.Generator):
+    yield "logits [[2, 1, 0]], label [0]", np.array([[2.0, 1.0, 0.0]]), np.array([0])
+    yield "random logits (6, 10), random labels", rng.standard_normal((6, 10)) * 2, rng.integers(0, 10, 6)
+    yield "uniform logits (4, 10): the loss is log(10)", np.zeros((4, 10)), np.array([0, 3, 7, 9])
+    yield "random logits (5, 5), labels 0..4: as many examples as classes", rng.standard_normal((5, 5)), np.arange(5)
+    yield "huge logits [[1000, 0], [0, 1000]], labels [0, 1]: a confident, right answer (loss 0)", np.array([[1000.0, 0.0], [0.0, 1000.0]]), np.array([0, 1])
+    yield "huge logits [[1000, 0, -1000], [0, 1000, 0]], labels [2, 0]: confidently wrong", np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, 0.0]]), np.array([2, 0])
+    yield "float32 logits [[120, 0, -5]], label [1]", np.array([[120.0, 0.0, -5.0]], dtype=np.float32), np.array([1])
+
+
+@exercise("4.3", "the mean cross-entropy loss, by log-sum-exp")
+def _check_cross_entropy(cross_entropy) -> str:
+    rng = np.random.default_rng(2043)
+    n_cases = 0
+    for case, logits, labels in _ce_cases(rng):
+        n = len(labels)
+        logp = _log_softmax(logits)  # (N, K)
+        expected = float(-logp[np.arange(n), labels].mean())
+        rtol = 1e-5 if logits.dtype == np.float32 else 1e-7
+        raw = _quiet(cross_entropy, logits, labels, case=case)
+        got_arr = _result(raw, (), case)
+        if got_arr.shape != ():
+            if got_arr.shape == (n,):
+                hint = "that is one loss per example: return their mean, a single number"
+            elif got_arr.shape == (n, n):
+                hint = "logp[:, labels] picks every label for every row; pick one entry per row: logp[np.arange(N), labels]"
+            else:
+                hint = "the loss is a single number: -(1/N) sum_n log p[n, y_n]"
+            fail(case, f"the loss should be a single number (shape ()), got an array of shape {got_arr.shape}", hint)
+        got = float(got_arr)
+        if math.isnan(got) or math.isinf(got):
+            if math.isinf(got):
+                fail(
+                    case,
+                    f"the loss is {got}: a probability underflowed to 0 (or exp overflowed) and log(0) = -inf",
+                    LOG_SUM_EXP,
+                )
+            fail(case, "the loss is NaN: exp overflowed (exp(1000) = inf, inf / inf = NaN)", f"{LOG_SUM_EXP}; subtracting the maximum (the max trick) keeps exp finite")
+        if math.isclose(got, expected, rel_tol=rtol, abs_tol=1e-9):
+            n_cases += 1
+            continue
+        if n > 1 and math.isclose(got, n * expected, rel_tol=rtol, abs_tol=1e-9):
+            fail(
+                case,
+                f"the loss is {n} times too large ({got:.6g} instead of {expected:.6g}): the per-example losses were summed, not averaged",
+                "the loss is the mean, -(1/N) sum_n log p[n, y_n]: divide by N (the missing 1/N keeps the "
+                "loss, and the learning rate that suits it, tied to the batch size)",
+            )
+        if math.isclose(got, -expected, rel_tol=rtol, abs_tol=1e-9):
+            fail(case, f"the loss has the wrong sign ({got:.6g} instead of {expected:.6g})", "cross-entropy is -log p of the right class: it is >= 0")
+        wrong_pick = float(-logp[:, labels].mean())
+        if n > 1 and math.isclose(got, wrong_pick, rel_tol=rtol, abs_tol=1e-9):
+            fail(case, "the loss averages log p over every label for every example", "pick one entry per row: logp[np.arange(N), labels]")
+        if expected > 50 and got < expected:
+            fail(
+                case,
+                f"the loss is {got:.6g}, far below the true {expected:.6g}: a clipped probability or an "
+                "added epsilon (log(p + 1e-12)) hides the underflow but caps the loss",
+                LOG_SUM_EXP,
+            )
+        fail(
+            case,
+            f"expected the loss {expected:.6g}, got {got:.6g}",
+            "L = -(1/N) sum_n log p[n, y_n]; " + LOG_SUM_EXP,
+        )
+    return f"{n_cases} cases: the mean over examples, logits of +-1000 (right and wrong answers), float32 logits"
+
+
+# ---------------------------------------------------------------------------------------------
+# 4.4 lecun_uniform
+
+
+@exercise("4.4", "a uniform initialisation with LeCun's variance")
+def _check_lecun_uniform(lecun_uniform) -> str:
+    fan_in, fan_out = 1352, 200
+    case = f"fan_in = {fan_in}, fan_out = {fan_out}, rng = np.random.default_rng(0)"
+    limit = math.sqrt(3 / fan_in)
+    got = _result(call(lecun_uniform, fan_in, fan_out, np.random.default_rng(0), case=case), (fan_in, fan_out), case)
+    if got.shape != (fan_in, fan_out):
+        hint = "W is (in_features, out_features), like the affine layer's" if got.shape == (fan_out, fan_in) else None
+        fail(case, f"the weights should have shape ({fan_in}, {fan_out}), got {got.shape}", hint)
+    if not np.all(np.isfinite(got)):
+        fail(case, "the weights contain NaN or infinity")
+    std, top = float(got.std()), float(np.abs(got).max())
+    target = 1 / math.sqrt(fan_in)
+    if abs(float(got.mean())) > 0.05 * target:
+        fail(case, f"the weights' mean is {got.mean():.4g}; it should be 0", "draw from Uniform(-a, a), symmetric around 0")
+    if abs(std / target - 1) > 0.03:
+        ratio = std / target
+        if abs(std - 1 / math.sqrt(3)) < 0.02:
+            hint = (
+                "that is Uniform(-1, 1), whose variance 1/3 ignores fan_in: a plain uniform initialisation "
+                "is not LeCun's, whatever a tutorial calls it. LeCun's rule is Var(W) = 1/fan_in"
+            )
+        elif abs(ratio - 1 / math.sqrt(3)) < 0.03:
+            hint = f"Uniform(-a, a) has variance a^2 / 3, not a^2: for Var = 1/fan_in take a = sqrt(3 / fan_in) = {limit:.4g}"
+        elif abs(std - math.sqrt(1 / fan_out)) < 0.03 * math.sqrt(1 / fan_out) or abs(std - 1 / math.sqrt(3 * fan_out)) < 0.03 / math.sqrt(3 * fan_out):
+            hint = "the scale depends on fan_out; LeCun's depends on fan_in, the number of inputs each output sums"
+        else:
+            hint = f"LeCun: Var(W) = 1 / fan_in; Uniform(-a, a) has variance a^2 / 3, so a = sqrt(3 / fan_in) = {limit:.4g}"
+        fail(case, f"the weights' standard deviation is {std:.4g}; LeCun's is 1 / sqrt(fan_in) = {target:.4g}", hint)
+    if top > limit * (1 + 1e-9):
+        fail(
+            case,
+            f"some weights reach {top:.4g}, beyond the limit a = sqrt(3 / fan_in) = {limit:.4g}",
+            "the standard deviation is right but the values are not uniform on [-a, a]: draw with rng.uniform(-a, a, size), "
+            "not rng.normal",
+        )
+    if top < 0.98 * limit:
+        fail(case, f"the weights stay within +-{top:.4g}; uniform on [-a, a] with a = {limit:.4g} comes close to both ends", "draw with rng.uniform(-a, a, size)")
+    again = _result(call(lecun_uniform, fan_in, fan_out, np.random.default_rng(0), case=case), (fan_in, fan_out), case)
+    other = _result(call(lecun_uniform, fan_in, fan_out, np.random.default_rng(1), case=case), (fan_in, fan_out), case)
+    if not np.array_equal(got, again) or np.array_equal(got, other):
+        fail(
+            "two calls with np.random.default_rng(0) and one with default_rng(1)",
+            "the weights do not follow the rng argument: the same seed should give the same weights, another seed others",
+            "draw every random number from the rng you are given (rng.uniform(...)), never from np.random.* directly",
+        )
+    small = _result(call(lecun_uniform, 4, 3, np.random.default_rng(5), case="fan_in = 4, fan_out = 3"), (4, 3), "fan_in = 4, fan_out = 3")
+    if small.shape != (4, 3) or np.abs(small).max() > math.sqrt(3 / 4) * (1 + 1e-9):
+        fail("fan_in = 4, fan_out = 3", f"expected a (4, 3) array within +-{math.sqrt(3 / 4):.4g}, got shape {small.shape} reaching {np.abs(small).max():.4g}")
+    return f"Uniform(-a, a) with a = sqrt(3 / fan_in): standard deviation {std:.4g} (target {target:.4g}), reproducible from the rng"
