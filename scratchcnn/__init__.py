@@ -11,6 +11,7 @@ fast, tested version from here. Modules, each with one job:
 - ``train``       ``fit`` and ``evaluate``
 - ``models``      the book's model
 - ``data``        MNIST and Fashion-MNIST from every source, with a bundled offline sample
+- ``idx``         the idx file format MNIST is published in: a checked reader and a writer
 - ``preprocess``  scaling, standardisation, the channel axis
 - ``plots``       figures used by the chapters
 - ``check``       self-checks for the exercises

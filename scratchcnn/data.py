@@ -372,19 +372,14 @@ def _load(req: _Request, source) -> Dataset:
                 "copies, download, OpenML) or a folder holding its four idx files."
             )
         return _with_note(_from_sample(), note)
-    if choice == "cache":
+    single = {
+        "cache": lambda: _from_cache(req),
+        "download": lambda: _from_download(req, auto=False),
+        "openml": lambda: _from_openml(req, auto=False),
+    }
+    if choice in single:
         try:
-            return _with_note(_from_cache(req), note)
-        except _Unavailable as err:
-            raise DataUnavailableError(_report(req, err.attempts, None)) from None
-    if choice == "download":
-        try:
-            return _with_note(_from_download(req, auto=False), note)
-        except _Unavailable as err:
-            raise DataUnavailableError(_report(req, err.attempts, None)) from None
-    if choice == "openml":
-        try:
-            return _with_note(_from_openml(req, auto=False), note)
+            return _with_note(single[choice](), note)
         except _Unavailable as err:
             raise DataUnavailableError(_report(req, err.attempts, None)) from None
     return _auto(req, network=(choice == "auto"), note=note)
@@ -412,8 +407,8 @@ def _auto(req: _Request, network: bool, note: str) -> Dataset:
     if not network:  # "offline": the sample is the expected outcome, not an accident
         return _with_note(sample, note or "offline: the full data set is not cached")
     warnings.warn(_report(req, attempts, sample), DataFallbackWarning, stacklevel=4)
-    reasons = list(dict.fromkeys(why for _, why in attempts[1:] or attempts))
-    short = "; ".join(reasons)
+    online = [why for what, why in attempts if not what.startswith(("cache ", "local copy "))]
+    short = "; ".join(dict.fromkeys(online or [why for _, why in attempts]))  # unique, in order
     short = short if len(short) <= 160 else short[:157] + "..."
     return _with_note(sample, f"the full data set was not reachable: {short}")
 
