@@ -447,6 +447,20 @@ def test_fashion_has_no_sample_and_says_what_to_do(tmp_path, monkeypatch):
         load_fashion_mnist(data_home=tmp_path)
 
 
+def test_fashion_download_uses_its_own_checksums_and_cache_folder(
+    tmp_path, monkeypatch, tiny, mirror
+):
+    server = mirror()
+    with pytest.raises(DataUnavailableError, match="corrupt download"):  # MNIST's checksums
+        load_fashion_mnist("download", data_home=tmp_path, mirrors=[server.url])
+    monkeypatch.setattr(data, "FASHION_MNIST_MD5", dict(data.MNIST_MD5))
+    dataset = load_fashion_mnist("download", data_home=tmp_path, mirrors=[server.url])
+    _assert_same(dataset, tiny[0])
+    assert dataset.source.startswith("Fashion-MNIST, 30 + 10 images, downloaded from 127.0.0.1")
+    assert sorted(p.name for p in (tmp_path / "fashion-mnist").iterdir()) == sorted(FILES)
+    assert data.fashion_mnist_is_cached(tmp_path) and not data.mnist_is_cached(tmp_path)
+
+
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
