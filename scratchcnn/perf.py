@@ -29,6 +29,9 @@ Public API (all counts are per sample, all times in seconds)
 ``time_interleaved(fns, repeat=5, number=1, warmup=1) -> dict[str, Timing]``
     Times several functions in turns (a, b, c, a, b, c, ...), so that a machine whose speed
     drifts from second to second slows all of them alike; compare figures taken in one call.
+``profile_layers(model, x, labels, repeat=10) -> list[LayerTiming]``
+    Where a training step's time goes: every layer's forward and backward pass (and the loss),
+    each timed on the very arrays it sees in the step, best of ``repeat`` interleaved rounds.
 """
 
 from __future__ import annotations
@@ -42,7 +45,17 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .layers import Affine, Conv2D, Flatten, MaxPool2D, ReLU, Sequential, Sigmoid, conv_output_size
+from .layers import (
+    Affine,
+    Conv2D,
+    Flatten,
+    MaxPool2D,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    SoftmaxCrossEntropy,
+    conv_output_size,
+)
 
 __all__ = [
     "conv_flops",
@@ -54,6 +67,8 @@ __all__ = [
     "time_it",
     "time_interleaved",
     "Timing",
+    "profile_layers",
+    "LayerTiming",
 ]
 
 # FLOPs per element of the elementwise layers, forward and backward (see model_flops).
@@ -317,3 +332,61 @@ def measure_gemm_gflops(
     out = np.empty((m, n), dtype=dt)
     timing = time_it(lambda: np.matmul(a, b, out=out), repeat=repeat, number=1, warmup=1)
     return 2.0 * m * k * n / timing.best / 1e9
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    """Seconds per batch of one layer's ``forward`` and ``backward`` (best of the rounds)."""
+
+    name: str
+    forward: float
+    backward: float
+
+    @property
+    def total(self) -> float:
+        return self.forward + self.backward
+
+
+def profile_layers(model: Sequential, x: np.ndarray, labels: np.ndarray, repeat: int = 10) -> list[LayerTiming]:
+    """Time each layer of ``model`` (and the loss) in a training step on the batch ``(x, labels)``.
+
+    One forward and backward pass records what every layer receives (its input, and the
+    gradient that reaches it); then each layer's ``forward`` and ``backward`` are timed on
+    exactly those arrays, all of them in ``repeat`` interleaved rounds (see
+    :func:`time_interleaved`), and the best round is kept. As in training, the first layer skips
+    the gradient of its input (``input_grad=False``). The last row, ``SoftmaxCrossEntropy``,
+    is the loss. The parameters are not changed (no optimizer step is taken).
+
+    The rows add up to slightly less than a timed step: a whole step also pays for Python's
+    calls between layers and for caches that one layer's output evicts before the next reads it.
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"profile_layers expected a Sequential model, got {type(model).__name__}")
+    if not isinstance(x, np.ndarray) or x.ndim < 2:
+        raise ValueError(f"profile_layers expected a batch x of shape (N, ...), got {getattr(x, 'shape', type(x).__name__)}")
+    loss_fn = SoftmaxCrossEntropy()
+    inputs = []
+    out = x
+    for layer in model.layers:
+        inputs.append(out)
+        out = layer.forward(out)
+    loss_fn.forward(out, labels)
+    upstream = [None] * len(model.layers)
+    grad = loss_fn.backward()
+    for i in range(len(model.layers) - 1, -1, -1):
+        upstream[i] = grad
+        grad = model.layers[i].backward(grad, input_grad=i > 0)
+
+    fns: dict[str, Callable[[], object]] = {}
+    for i, layer in enumerate(model.layers):
+        fns[f"{i} forward"] = lambda layer=layer, a=inputs[i]: layer.forward(a)
+        fns[f"{i} backward"] = lambda layer=layer, g=upstream[i], i=i: layer.backward(g, input_grad=i > 0)
+    fns["loss forward"] = lambda: loss_fn.forward(out, labels)
+    fns["loss backward"] = loss_fn.backward
+    timings = time_interleaved(fns, repeat=_count(repeat, "repeat", "profile_layers"), number=1, warmup=1)
+    rows = [
+        LayerTiming(repr(layer), timings[f"{i} forward"].best, timings[f"{i} backward"].best)
+        for i, layer in enumerate(model.layers)
+    ]
+    rows.append(LayerTiming(repr(loss_fn), timings["loss forward"].best, timings["loss backward"].best))
+    return rows

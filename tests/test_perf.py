@@ -196,3 +196,34 @@ def test_gemm_rate_is_measured_for_both_float_types():
         assert math.isfinite(rate) and rate > 0
     with pytest.raises(TypeError, match="float32 or float64"):
         measure_gemm_gflops(8, dtype=np.int64)
+
+
+def test_profile_layers_times_every_layer_and_the_loss_without_changing_the_model():
+    model = book_model(rng=0)
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, size=4)
+    before = {k: v.copy() for k, v in model.params().items()}
+    rows = perf.profile_layers(model, x, y, repeat=2)
+    assert [r.name for r in rows] == [repr(layer) for layer in model.layers] + ["SoftmaxCrossEntropy()"]
+    assert all(r.forward > 0 and r.backward > 0 and r.total == r.forward + r.backward for r in rows)
+    assert all(np.array_equal(before[k], v) for k, v in model.params().items())
+
+
+def test_profile_layers_times_the_arrays_each_layer_sees(monkeypatch):
+    seen = []
+    model = book_model(rng=0)
+    conv = model.layers[0]
+    original = conv.backward
+    monkeypatch.setattr(conv, "backward", lambda g, input_grad=True: (seen.append((g.shape, input_grad)), original(g, input_grad))[1])
+    rng = np.random.default_rng(1)
+    perf.profile_layers(model, rng.random((3, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 3), repeat=2)
+    # one pass to record the gradients, one warm-up call and two timed rounds; never the image gradient
+    assert seen == [((3, 8, 26, 26), False)] * 4
+
+
+def test_profile_layers_refuses_bad_input():
+    with pytest.raises(TypeError, match="Sequential"):
+        perf.profile_layers([ReLU()], np.zeros((1, 2)), np.zeros(1, dtype=int))
+    with pytest.raises(ValueError, match=r"\(N, \.\.\.\)"):
+        perf.profile_layers(book_model(rng=0), np.zeros(3), np.zeros(1, dtype=int))
