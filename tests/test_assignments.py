@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import types
 from collections import Counter
 from pathlib import Path
 
@@ -46,8 +48,10 @@ from scratchcnn.assignments import (
 from scratchcnn.assignments.__main__ import main as assignments_main
 from scratchcnn.assignments.markdown import ANSWER_PROMPT, strip_markdown_solutions
 from scratchcnn.assignments.nbgrader import mark_cells
+from scratchcnn.assignments.otter import answer_expression, otter_tests
 from scratchcnn.assignments.regions import assigned_names, marker_spans, stub
 from scratchcnn.assignments.summary import chapter_exercises, exercise_table
+import scratchcnn.check
 from scratchcnn.check import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -252,6 +256,13 @@ def test_build_writes_both_folders_and_fails_cleanly(tmp_path, capsys):
     nbformat.validate(student)
     nbformat.validate(solution)
 
+    otter = out / "otter" / "01_synthetic"
+    assert sorted(p.name for p in (otter / "tests").iterdir()) == ["ex99_1.py", "ex99_2.py"]
+    assert (otter / "requirements.txt").read_text() == (
+        "scratchcnn @ git+https://github.com/cnn-from-scratch/cnn-from-scratch\n"
+    )
+    assert not (out / "otter" / "02_plain").exists()
+
     # A broken chapter: nothing half-written, the previous set left as it was.
     broken = synthetic_chapter()
     broken.cells[7].source = broken.cells[7].source.replace("# END SOLUTION", "")
@@ -396,6 +407,27 @@ def test_nbgrader_metadata(synthetic):
     cells = [new_code_cell("# BEGIN SOLUTION\nk = 1\n# END SOLUTION\ncheck('1.1', k)")]
     mark_cells(cells, find_regions(cells))
     assert cells[0].metadata["nbgrader"]["solution"] and not cells[0].metadata["nbgrader"]["grade"]
+
+
+def test_otter_test_files_run_the_checks(synthetic, monkeypatch):
+    chapter, _, replacements = synthetic
+    files = otter_tests(chapter.cells, [r.region for r in replacements], TITLES)
+    assert sorted(files) == ["ex99_1.py", "ex99_2.py"]
+    fake = types.ModuleType("otter.test_files")
+    fake.test_case = lambda points: (lambda func: func)
+    monkeypatch.setitem(sys.modules, "otter", types.ModuleType("otter"))
+    monkeypatch.setitem(sys.modules, "otter.test_files", fake)
+    calls = []
+    monkeypatch.setattr(scratchcnn.check, "check", lambda eid, answer: calls.append((eid, answer)))
+    for name, text in sorted(files.items()):
+        namespace: dict = {}
+        exec(compile(text, name, "exec"), namespace)
+        assert (namespace["OK_FORMAT"], namespace["points"]) == (False, 1)
+        namespace[f"check_{name[2:-3]}"]({"double": "D", "kernel": "K"})
+    assert calls == [("99.1", "D"), ("99.2", "K")]
+    assert answer_expression('x = 1\nscratchcnn.check.check("1.1", (k, b))', "1.1") == "(k, b)"
+    with pytest.raises(ValueError, match="no call check"):
+        answer_expression('check("1.1", k, extra)', "1.1")
 
 
 def test_exercise_table(tmp_path):

@@ -9,7 +9,10 @@ The chapter notebooks are the single source. Their exercise solutions sit betwee
   else, the Colab install cell first, exactly as in the chapter;
 - ``solutions/``: the executed chapters as committed;
 
-both with nbgrader cell metadata on the solution and check cells (see :mod:`.nbgrader`).
+both with nbgrader cell metadata on the solution and check cells (see :mod:`.nbgrader`); and
+
+- ``otter/<chapter>/``: otter-grader test files that run the checks (see :mod:`.otter`) and the
+  ``requirements.txt`` that installs scratchcnn, ready for ``otter generate``.
 Run it as ``python -m scratchcnn.assignments [notebooks] [_build/assignments]``.
 
 A thin tool of its own rather than nbgrader's ``ClearSolutions``: that preprocessor writes the
@@ -32,6 +35,7 @@ import nbformat
 
 from .markdown import strip_markdown_solutions
 from .nbgrader import mark_cells
+from .otter import otter_tests, requirements
 from .regions import BEGIN, END, Region, find_regions, parse_cell, stub
 
 __all__ = [
@@ -147,7 +151,7 @@ def splice(student, replacements):
 
 
 def build(src: Path | str, out: Path | str, titles: Mapping[str, str] | None = None) -> list[Assignment]:
-    """Write ``out/student/*.ipynb`` and ``out/solutions/*.ipynb`` for every notebook in ``src``.
+    """Write ``out/student/``, ``out/solutions/`` and ``out/otter/`` for the notebooks in ``src``.
 
     The new folder replaces ``out`` only once every notebook has been written, so a failure
     never leaves a half-built set behind.
@@ -168,10 +172,19 @@ def build(src: Path | str, out: Path | str, titles: Mapping[str, str] | None = N
             try:
                 student, replacements = student_copy(nb, titles)
                 solution = solution_copy(nb)
+                tests = otter_tests(nb.cells, [r.region for r in replacements], titles)
             except ValueError as err:
                 raise ValueError(f"{path}: {err}") from None
             nbformat.write(student, tmp / "student" / path.name)
             nbformat.write(solution, tmp / "solutions" / path.name)
+            if tests:
+                folder = tmp / "otter" / path.stem
+                (folder / "tests").mkdir(parents=True)
+                for name, text in tests.items():
+                    (folder / "tests" / name).write_text(text, encoding="utf8")
+                needs = requirements(nb.cells)
+                if needs:
+                    (folder / "requirements.txt").write_text(needs, encoding="utf8")
             ids = tuple(dict.fromkeys(r.region.exercise_id for r in replacements))
             made.append(Assignment(path.name, ids, len(replacements)))
         if out.exists():

@@ -1,7 +1,7 @@
 """``python -m scratchcnn.assignments [SRC] [OUT]``: student and solution copies of the chapters.
 
-Reads ``SRC/*.ipynb`` (default ``notebooks``) and writes ``OUT/student/`` and ``OUT/solutions/``
-(default ``_build/assignments``). ``make assignments`` runs exactly this.
+Reads ``SRC/*.ipynb`` (default ``notebooks``) and writes ``OUT/student/``, ``OUT/solutions/`` and
+``OUT/otter/`` (default ``_build/assignments``). ``make assignments`` runs exactly this.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     for item in made:
         what = f"{len(item.exercises)} exercises ({', '.join(item.exercises)})" if item.exercises else "no exercises"
         print(f"{item.name}: {what}")
-    print(f"wrote {args.out}/student/ and {args.out}/solutions/ ({len(made)} notebooks each)")
+    print(f"wrote {args.out}/student/ and {args.out}/solutions/ ({len(made)} notebooks each) and {args.out}/otter/")
     return 0
 
 
