@@ -2,7 +2,7 @@
 
 - 2.1 ``corr2d(x, k)``: valid cross-correlation of one 2-D array with one 2-D kernel.
 - 2.2 ``conv_forward(x, W, b, stride=1, padding=0)``: the convolutional layer's forward pass.
-- 2.3 ``kernel``: a hand-made kernel that finds horizontal edges (dark above, bright below).
+- 2.3 ``kernel``: a hand-made kernel that finds horizontal edges (low values above, high below).
 
 Each check first compares the output's shape (a wrong shape names the likely indexing mistake),
 then its values; when the values are wrong it tries the classic mistakes (a flipped kernel, a
@@ -241,7 +241,7 @@ def _check_conv_forward(conv_forward) -> str:
 
 
 def _step_images(size: int) -> list[np.ndarray]:
-    """A dark (0) top and bright (1) bottom, with the edge after every possible row."""
+    """Zeros at the top and ones at the bottom, with the edge after every possible row."""
     return [np.where(np.arange(size)[:, None] >= t, 1.0, 0.0) * np.ones((1, size)) for t in range(1, size)]
 
 
@@ -267,35 +267,35 @@ def _check_edge_kernel(kernel) -> str:
     flat = _corr2d(np.full((size, size), 0.7), k)
     if np.abs(flat).max() > tol:
         fail(
-            "a flat grey image (every pixel 0.7)",
+            "a flat image (every pixel 0.7)",
             f"the kernel responds with {flat.max():.4g} where there is no edge at all",
             "an edge detector gives 0 on a flat region: make the weights sum to 0",
         )
     vertical = [_corr2d(img.T, k) for img in _step_images(size)]
     if max(np.abs(v).max() for v in vertical) > tol:
         fail(
-            "a vertical edge (dark left, bright right)",
+            "a vertical edge (0 on the left, 1 on the right)",
             "the kernel responds to a vertical edge",
             "it should see only changes from top to bottom: make every column of the kernel sum to 0",
         )
     responses = np.concatenate([_corr2d(img, k).ravel() for img in _step_images(size)])
     if np.abs(responses).max() <= tol:
         fail(
-            "a horizontal edge (dark above, bright below)",
+            "a horizontal edge (0 above, 1 below)",
             "the kernel gives 0 on a horizontal edge: it finds no edge at all",
             "give the bottom row positive weights and the top row negative ones, e.g. Sobel's [[-1, -2, -1], [0, 0, 0], [1, 2, 1]]",
         )
     if responses.max() <= tol:
         fail(
-            "a horizontal edge (dark above, bright below)",
-            "the kernel responds negatively: it finds the opposite edge, bright above and dark below",
+            "a horizontal edge (0 above, 1 below)",
+            "the kernel responds negatively: it finds the opposite edge, 1 above and 0 below",
             "multiply the kernel by -1 (and remember that cross-correlation does not flip it: the top row of the kernel meets the top of the window)",
         )
     if responses.min() < -tol:
         fail(
-            "a horizontal edge (dark above, bright below)",
+            "a horizontal edge (0 above, 1 below)",
             f"the kernel answers one edge with both signs (from {responses.min():.3g} to {responses.max():.3g}): "
             "that is a line detector, not an edge detector",
             "the weights should go from negative rows at the top to positive rows at the bottom, with no sign change back",
         )
-    return f"a {k.shape[0]}x{k.shape[1]} kernel: 0 on flat regions and vertical edges, positive on dark-to-bright horizontal edges"
+    return f"a {k.shape[0]}x{k.shape[1]} kernel: 0 on flat regions and vertical edges, positive where values rise from top to bottom"
