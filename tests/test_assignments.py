@@ -29,6 +29,7 @@ import re
 import sys
 import types
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbclient
@@ -88,20 +89,85 @@ def leaked_lines(chapter, student) -> list[str]:
     return [line for line in inside if line not in markers and in_student[line] > outside[line]]
 
 
-def execute(nb, cwd: Path, stop_after: int | None = None):
-    """Run ``nb`` (cells up to index ``stop_after``) in a fresh kernel; ``(nb, error or None)``."""
-    nb = nbformat.from_dict(nb)
-    if stop_after is not None:
-        nb.cells = nb.cells[: stop_after + 1]
-    env = {**os.environ, "SCRATCHCNN_DATA": "sample"}
-    client = nbclient.NotebookClient(
+def _client(nb, cwd: Path) -> nbclient.NotebookClient:
+    return nbclient.NotebookClient(
         nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
     )
+
+
+KERNEL_ENV = {**os.environ, "SCRATCHCNN_DATA": "sample"}
+
+
+def execute(nb, cwd: Path):
+    """Run ``nb`` top to bottom in a fresh kernel; ``(executed nb, first error or None)``."""
+    nb = nbformat.from_dict(nb)
     try:
-        client.execute(env=env)
+        _client(nb, cwd).execute(env=KERNEL_ENV)
     except nbclient.exceptions.CellExecutionError as err:
         return nb, err
     return nb, None
+
+
+@dataclass
+class StudentRun:
+    """A student copy run until it stops, then the solved copy run on in the same kernel."""
+
+    student: object  # the student copy, executed up to the cell that stopped it
+    error: object  # that cell's CellExecutionError, or None
+    solved: object  # the spliced copy, executed from ``resume_at`` on
+    solved_error: object
+
+
+def run_then_solve(student, solved, cwd: Path, resume_at: int, stop_after: int) -> StudentRun:
+    """Execute ``student`` in a fresh kernel until a cell raises (or past ``stop_after``); then,
+    in the same kernel, execute the cells of ``solved`` from ``resume_at`` to the end.
+
+    The cells before ``resume_at`` are the same in both copies, so the second half completes a
+    top-to-bottom run of the solved notebook without executing the chapter a second time.
+    """
+    student, solved = nbformat.from_dict(student), nbformat.from_dict(solved)
+    same = [a.source for a in student.cells[:resume_at]] == [b.source for b in solved.cells[:resume_at]]
+    assert same, "the student and solved copies differ before the first solution"
+    client = _client(student, cwd)
+    error = solved_error = None
+    with client.setup_kernel(env=KERNEL_ENV):
+        for index, cell in enumerate(student.cells[: stop_after + 1]):
+            try:
+                client.execute_cell(cell, index)
+            except nbclient.exceptions.CellExecutionError as err:
+                error = err
+                break
+        client.nb = solved
+        for index in range(resume_at, len(solved.cells)):
+            try:
+                client.execute_cell(solved.cells[index], index)
+            except nbclient.exceptions.CellExecutionError as err:
+                solved_error = err
+                break
+    return StudentRun(student, error, solved, solved_error)
+
+
+def first_exercise(student, replacements) -> tuple[int, int, str]:
+    """``(index of the first solution cell, index of its check cell, exercise id)`` in ``student``."""
+    first = replacements[0]
+    code_index = [i for i, c in enumerate(student.cells) if c.cell_type == "code"]
+    first_cell = code_index[first.code_cell]
+    exercise_id = first.region.exercise_id
+    call = re.compile(rf"""\bcheck\(\s*["']{re.escape(exercise_id)}["']""")
+    check_cell = next(
+        i for i in range(first_cell, len(student.cells))
+        if student.cells[i].cell_type == "code" and call.search(student.cells[i].source)
+    )
+    return first_cell, check_cell, exercise_id
+
+
+def passed_checks(nb, start: int = 0) -> list[str]:
+    """The ids of the exercises whose check cell, from cell ``start`` on, printed that it passed."""
+    found = []
+    for cell in nb.cells[start:]:
+        if cell.cell_type == "code":
+            found += re.findall(r"^Exercise (\S+) passed", stdout(cell), flags=re.MULTILINE)
+    return found
 
 
 def error_cells(nb) -> list[tuple[int, str]]:
@@ -218,23 +284,38 @@ def test_synthetic_round_trip_is_lossless(synthetic):
     assert [c.source for c in code_cells(spliced)] == [c.source for c in code_cells(chapter)]
 
 
-def test_synthetic_student_copy_stops_at_first_exercise(synthetic, tmp_path):
-    _, student, _ = synthetic
-    ran, error = execute(student, tmp_path)
-    assert error is not None, "the student copy ran to the end: no exercise stopped it"
-    assert error.ename == "ExerciseNotAttempted", error
-    assert "Exercise 99.1 is not done yet" in error.evalue
-    failing = [index for index, _ in error_cells(ran)]
-    check_cell = next(i for i, c in enumerate(ran.cells) if 'check("99.1"' in c.source)
-    assert failing == [check_cell]
+def test_synthetic_student_copy_stops_at_first_exercise_then_solutions_pass(synthetic, tmp_path):
+    _, student, replacements = synthetic
+    first_cell, check_cell, exercise_id = first_exercise(student, replacements)
+    assert (first_cell, check_cell, exercise_id) == (7, 8, "99.1")
+    run = run_then_solve(student, splice(student, replacements), tmp_path, first_cell, check_cell)
+    assert run.error is not None, "the student copy ran through the first exercise: nothing stopped it"
+    assert run.error.ename == "ExerciseNotAttempted", run.error
+    assert "Exercise 99.1 is not done yet" in run.error.evalue
+    assert [index for index, _ in error_cells(run.student)] == [check_cell]
+    assert run.solved_error is None, run.solved_error
+    assert passed_checks(run.solved, first_cell) == ["99.1", "99.2"]
 
 
 def test_synthetic_solutions_spliced_back_pass_every_check(synthetic, tmp_path):
     _, student, replacements = synthetic
     ran, error = execute(splice(student, replacements), tmp_path)
     assert error is None, error
-    passed = [stdout(c) for c in ran.cells if c.source.startswith("check(")]
-    assert [p.split(":")[0] for p in passed] == ["Exercise 99.1 passed", "Exercise 99.2 passed"]
+    assert passed_checks(ran) == ["99.1", "99.2"]
+
+
+def test_a_value_stub_used_before_its_check_gives_an_unrelated_error(tmp_path):
+    """What the chapter test guards against: a value's stub (``kernel = ...``) used before the
+    check can report it. The chapter itself runs; only its student copy breaks."""
+    chapter = synthetic_chapter()
+    del chapter.cells[6:9]  # drop exercise 99.1, so that 99.2 comes first
+    chapter.cells[7].source = chapter.cells[7].source.replace("type(kernel).__name__", "kernel.shape")
+    student, replacements = student_copy(chapter, TITLES)
+    first_cell, check_cell, exercise_id = first_exercise(student, replacements)
+    run = run_then_solve(student, splice(student, replacements), tmp_path, first_cell, check_cell)
+    assert exercise_id == "99.2"
+    assert error_cells(run.student) == [(first_cell, "AttributeError")]
+    assert run.solved_error is None and passed_checks(run.solved) == ["99.2"]
 
 
 def test_build_writes_both_folders_and_fails_cleanly(tmp_path, capsys):
@@ -294,6 +375,7 @@ def test_build_refuses_an_empty_folder(tmp_path):
         ("#BEGIN SOLUTION\nx = 1\n#END SOLUTION", "looks like a solution marker"),
         ("# begin solution\nx = 1\n# end solution", "looks like a solution marker"),
         ("# BEGIN SOLUTION\nx = 1\n# END SOLUTIONS", "looks like a solution marker"),
+        ("x = 1  # BEGIN SOLUTION\ny = 2\n# END SOLUTION", "looks like a solution marker"),
     ],
 )
 def test_malformed_markers_are_refused(source, message):
@@ -301,8 +383,9 @@ def test_malformed_markers_are_refused(source, message):
         marker_spans(source, "code cell 0")
 
 
-def test_markers_at_any_indentation():
+def test_markers_at_any_indentation_and_no_false_alarms():
     assert marker_spans("def f():\n    # BEGIN SOLUTION\n    pass\n    # END SOLUTION  ", "c") == [(1, 3)]
+    assert marker_spans("append_solution(x)  # a friend solution", "c") == []
 
 
 def regions_of(*sources):
@@ -495,21 +578,28 @@ def test_chapter_committed_solutions_pass_every_check(chapter):
         )
 
 
-def test_chapter_student_copy_stops_at_first_exercise(chapter):
-    path, nb, student, replacements = chapter
-    first = replacements[0]
-    code_index = [i for i, c in enumerate(student.cells) if c.cell_type == "code"]
-    first_cell = code_index[first.code_cell]
-    check_id = first.region.exercise_id
-    check_cell = next(
-        i for i in range(first_cell, len(student.cells))
-        if student.cells[i].cell_type == "code"
-        and re.search(rf"""\bcheck\(\s*["']{re.escape(check_id)}["']""", student.cells[i].source)
-    )
-    ran, error = execute(student, NOTEBOOKS, stop_after=check_cell)
-    assert error is not None, f"{path.name}: the student copy ran through exercise {check_id} without stopping"
-    (failing, ename), *_ = error_cells(ran)
+@pytest.fixture(scope="module")
+def chapter_run(chapter):
+    """The chapter's student copy run to its first exercise, then its solutions run on."""
+    path, _, student, replacements = chapter
+    first_cell, check_cell, exercise_id = first_exercise(student, replacements)
+    run = run_then_solve(student, splice(student, replacements), NOTEBOOKS, first_cell, check_cell)
+    return path, run, first_cell, check_cell, exercise_id
+
+
+def test_chapter_student_copy_stops_at_first_exercise(chapter_run):
+    path, run, first_cell, check_cell, exercise_id = chapter_run
+    assert run.error is not None, f"{path.name}: the student copy ran through exercise {exercise_id} without stopping"
+    (failing, ename), *_ = error_cells(run.student)
     assert first_cell <= failing <= check_cell and ename in NOT_ATTEMPTED, (
-        f"{path.name}: the student copy stopped at cell {failing} with {ename}: {error.evalue}; expected "
-        f"NotImplementedError or ExerciseNotAttempted between cells {first_cell} and {check_cell} (exercise {check_id})"
+        f"{path.name}: the student copy stopped at cell {failing} with {ename}: {run.error.evalue}; expected "
+        f"NotImplementedError or ExerciseNotAttempted in cells {first_cell}..{check_cell} (exercise {exercise_id})"
     )
+
+
+def test_chapter_solutions_spliced_back_pass_every_check(chapter, chapter_run):
+    path, nb, _, _ = chapter
+    _, run, first_cell, _, _ = chapter_run
+    assert run.solved_error is None, f"{path.name}: the solved copy failed: {run.solved_error}"
+    expected = list(dict.fromkeys(region.exercise_id for region in find_regions(nb.cells)))
+    assert passed_checks(run.solved, first_cell) == expected

@@ -42,7 +42,7 @@ YOUR_CODE_HERE = "# YOUR CODE HERE"
 
 # Anything that looks like a marker but is not exactly BEGIN or END (e.g. "### BEGIN SOLUTION",
 # "#BEGIN SOLUTION", "# begin solution", "# END SOLUTIONS"): refused, see the module docstring.
-_NEAR_MISS = re.compile(r"(BEGIN|END)[\s_-]*SOLUTION", re.IGNORECASE)
+_NEAR_MISS = re.compile(r"\b(BEGIN|END)[\s_-]*SOLUTION", re.IGNORECASE)
 # check("5.2", ...) or scratchcnn.check.check('5.2', ...); not gradcheck(...) or check_x(...).
 CHECK_CALL = re.compile(r"""\bcheck\(\s*(?P<q>['"])(?P<id>[^'"\s]+)(?P=q)""")
 
