@@ -465,15 +465,19 @@ class Sequential:
 
     def summary(self, input_shape: tuple) -> str:
         """A table of each layer's output shape and parameter count for ``input_shape``."""
-        lines = [f"{'layer':<44}{'output shape':<22}{'parameters':>10}"]
         x = np.zeros(input_shape, dtype=self.dtype or np.float32)
-        total = 0
+        rows, total = [], 0
         for layer in self.layers:
             x = layer.forward(x)
             count = sum(v.size for v in layer.params.values())
             total += count
-            lines.append(f"{layer!r:<44}{str(x.shape):<22}{count:>10,}")
-        lines.append(f"{'total':<66}{total:>10,}")
+            rows.append((repr(layer), str(x.shape), f"{count:,}"))
+        rows.append(("total", "", f"{total:,}"))
+        w_name = max(len(r[0]) for r in rows) + 2
+        w_shape = max(len("output shape"), *(len(r[1]) for r in rows)) + 2
+        w_count = max(len("parameters"), *(len(r[2]) for r in rows))
+        lines = [f"{'layer':<{w_name}}{'output shape':<{w_shape}}{'parameters':>{w_count}}"]
+        lines += [f"{name:<{w_name}}{shape:<{w_shape}}{count:>{w_count}}" for name, shape, count in rows]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
