@@ -108,7 +108,7 @@ def python_source(source: str) -> tuple[str, int]:
     """
     offset = 0
     if source.lstrip().startswith("%%"):
-        first, _, source = source.partition("\n")
+        _, _, source = source.partition("\n")
         offset = 1
     try:
         from IPython.core.inputtransformer2 import TransformerManager
