@@ -94,8 +94,8 @@ def fit(
     """Train ``model`` with ``optimizer`` on ``(X, y)``; returns a :class:`History`.
 
     Each epoch visits the examples in a new order drawn from ``rng`` (a Generator or a seed), so
-    a run is reproducible. With ``progress`` a plain-text bar (tqdm) shows the epoch and one line
-    per epoch sums it up. A loss that becomes NaN or infinite stops training with an error.
+    a run is reproducible. With ``progress`` one line per epoch sums it up, and a plain-text bar
+    (tqdm) shows progress within epochs that last longer than 2 seconds. A loss that becomes NaN or infinite stops training with an error.
     """
     _check_data(X, y, "fit", model)
     if (X_val is None) != (y_val is None):
@@ -117,8 +117,10 @@ def fit(
         if progress:
             from tqdm import tqdm
 
+            # A plain-text bar (it reads the same on a built page), shown only when an epoch
+            # takes longer than 2 s: short epochs print just their summary line.
             bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", file=sys.stdout, ascii=True,
-                       mininterval=2.0, leave=False, dynamic_ncols=False, ncols=80)
+                       delay=2.0, mininterval=2.0, leave=False, ncols=80)
         for step in range(steps):
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb, yb = X[idx], y[idx]
