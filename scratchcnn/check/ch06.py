@@ -256,8 +256,6 @@ def _check_momentum(momentum_step) -> str:
             if returned is Ellipsis:
                 raise ExerciseNotAttempted()
             _check_dict(params, start, step_case)
-            if not isinstance(velocity, dict):
-                fail(step_case, "the velocity argument is no longer a dict")
             if not all(np.array_equal(grads[k], grad_seq[t][k]) for k in grads):
                 fail(step_case, "the gradients were changed by the step", GRADS_READ_ONLY)
             replaced = [k for k in start if params[k] is not objects[k]]
