@@ -47,8 +47,12 @@ class Result:
         return self.seconds_per_sample * EPOCH
 
 
-def naive_step(params: dict, x: np.ndarray, y: np.ndarray, lr: float = 0.01) -> float:
-    """One per-sample training step of the book's model with the loop layers; returns the loss."""
+def naive_gradients(params: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
+    """Loss and gradients of the book's model for one image, with the loop layers.
+
+    ``params`` holds the model's arrays under ``Sequential.params()``'s names ("0.W", "0.b",
+    "4.W", "4.b"); the gradients come back under the same names.
+    """
     W1, b1, W2, b2 = params["0.W"], params["0.b"], params["4.W"], params["4.b"]
     conv = naive.conv_forward_naive(x, W1, b1)  # (1, 8, 26, 26)
     act = naive.relu_forward_naive(conv)
@@ -60,8 +64,16 @@ def naive_step(params: dict, x: np.ndarray, y: np.ndarray, lr: float = 0.01) -> 
     dact = naive.maxpool_backward_naive(dflat.reshape(pool.shape), act, 2)
     dconv = naive.relu_backward_naive(dact, conv)
     _, dW1, db1 = naive.conv_backward_naive(dconv, x, W1)
-    for w, g in ((W1, dW1), (b1, db1), (W2, dW2), (b2, db2)):
-        w -= lr * g
+    return loss, {"0.W": dW1, "0.b": db1, "4.W": dW2, "4.b": db2}
+
+
+def naive_step(params: dict, x: np.ndarray, y: np.ndarray, lr: float = 0.01) -> float:
+    """One per-sample training step with the loop layers: gradients, then a separate SGD update.
+
+    Updates ``params`` in place and returns the loss.
+    """
+    loss, grads = naive_gradients(params, x, y)
+    SGD(lr).step(params, grads)
     return loss
 
 
