@@ -23,7 +23,7 @@ book: install
 	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
 
 test: install
-	SCRATCHCNN_DATA=sample $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env --sanitize-with tests/sanitize.cfg
+	SCRATCHCNN_DATA=sample $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
 
 # Re-execute notebooks in place, top to bottom in fresh kernels: `make execute NB=notebooks/02_convolution.ipynb`
 execute: install
