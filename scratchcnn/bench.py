@@ -20,7 +20,6 @@ Inputs are random (timing does not depend on the pixel values).
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import sys
 from dataclasses import dataclass

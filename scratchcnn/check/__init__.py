@@ -31,6 +31,8 @@ __all__ = [
     "exercise",
     "call",
     "expect_close",
+    "result_array",
+    "same",
     "fail",
     "ExerciseFailed",
     "ExerciseNotAttempted",
@@ -176,3 +178,19 @@ def expect_close(
             f"got {float(got_arr[where]):.6g} (largest difference {float(diff.max()):.3g})",
             hint,
         )
+
+
+def result_array(got, shape: tuple, case: str, name: str = "the result") -> np.ndarray:
+    """The reader's result as a float array, or a failure for None, ``...`` or non-numbers."""
+    if got is None or got is Ellipsis:
+        expect_close(got, np.zeros(shape), case=case, name=name)  # raises the right error
+    try:
+        return np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        fail(case, f"{name} should be an array of shape {shape}, got {type(got).__name__}")
+
+
+def same(a, b, rtol: float = 1e-6, atol: float = 1e-8) -> bool:
+    """Whether ``a`` and ``b`` have the same shape and close values (for telling mistakes apart)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))

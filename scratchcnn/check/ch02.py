@@ -15,7 +15,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..naive import conv_forward_naive
-from . import expect_close, call, exercise, fail
+from . import call, exercise, expect_close, fail, result_array, same
+
 
 CROSS_CORRELATION = (
     "cross-correlation, which this book and every framework call 'convolution', does not flip "
@@ -30,18 +31,6 @@ def _corr2d(x: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.einsum("ijpq,pq->ij", windows, k)
 
 
-def _result(got, shape: tuple, case: str) -> np.ndarray:
-    """The reader's result as a float array, or a failure for None/Ellipsis/non-numbers."""
-    if got is None or got is Ellipsis:
-        expect_close(got, np.zeros(shape), case=case)  # raises the right error
-    try:
-        return np.asarray(got, dtype=float)
-    except (TypeError, ValueError):
-        fail(case, f"the result should be an array of shape {shape}, got {type(got).__name__}")
-
-
-def _close(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and np.allclose(a, b, rtol=1e-6, atol=1e-8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,7 +77,7 @@ def _check_corr2d(corr2d) -> str:
     n = 0
     for case, x, k in _corr2d_cases(rng):
         expected = _corr2d(x, k)
-        got = _result(call(corr2d, x, k, case=case), expected.shape, case)
+        got = result_array(call(corr2d, x, k, case=case), expected.shape, case)
         if got.shape != expected.shape:
             fail(
                 case,
@@ -96,8 +85,8 @@ def _check_corr2d(corr2d) -> str:
                 f"shape {k.shape}, got shape {got.shape}",
                 _corr2d_shape_hint(got.shape, x.shape, k.shape),
             )
-        if not _close(got, expected):
-            if _close(got, _corr2d(x, k[::-1, ::-1])):
+        if not same(got, expected):
+            if same(got, _corr2d(x, k[::-1, ::-1])):
                 fail(
                     case,
                     "the values are those of the kernel rotated by 180 degrees: the kernel looks "
@@ -105,11 +94,11 @@ def _check_corr2d(corr2d) -> str:
                     CROSS_CORRELATION,
                 )
             for variant, how in ((k[::-1, :], "upside down"), (k[:, ::-1], "left to right")):
-                if _close(got, _corr2d(x, variant)):
+                if same(got, _corr2d(x, variant)):
                     fail(case, f"the kernel looks flipped {how}", CROSS_CORRELATION)
-            if got.shape[0] == got.shape[1] and _close(got, expected.T):
+            if got.shape[0] == got.shape[1] and same(got, expected.T):
                 fail(case, "the result is transposed", "out[i, j] is the window whose corner is at row i and column j")
-            if k.shape[0] == k.shape[1] and _close(got, _corr2d(x, k.T)):
+            if k.shape[0] == k.shape[1] and same(got, _corr2d(x, k.T)):
                 fail(
                     case,
                     "the values are those of the transposed kernel",
@@ -182,7 +171,7 @@ def _check_conv_forward(conv_forward) -> str:
     n_cases = 0
     for case, x, W, b, stride, padding in _conv_cases(rng):
         expected = conv_forward_naive(x, W, b, stride, padding)  # (N, F, H_out, W_out)
-        got = _result(call(conv_forward, x, W, b, stride=stride, padding=padding, case=case), expected.shape, case)
+        got = result_array(call(conv_forward, x, W, b, stride=stride, padding=padding, case=case), expected.shape, case)
         if got.shape != expected.shape:
             fail(
                 case,
@@ -190,41 +179,41 @@ def _check_conv_forward(conv_forward) -> str:
                 f"{W.shape}, stride {stride} and padding {padding}, got shape {got.shape}",
                 _conv_shape_hint(got.shape, x.shape, W.shape, stride, padding),
             )
-        if not _close(got, expected):
+        if not same(got, expected):
             ho, wo = expected.shape[2:]
             zero_b = np.zeros_like(b)
-            if _close(got, conv_forward_naive(x, W, zero_b, stride, padding)):
+            if same(got, conv_forward_naive(x, W, zero_b, stride, padding)):
                 fail(
                     case,
                     "the bias b seems not to be added: the result equals the weighted sums alone",
                     "out[n, f, i, j] = sum(window * W[f]) + b[f]: add filter f's bias to every pixel of its feature map",
                 )
-            if _close(got, conv_forward_naive(x, W[:, :, ::-1, ::-1], b, stride, padding)):
+            if same(got, conv_forward_naive(x, W[:, :, ::-1, ::-1], b, stride, padding)):
                 fail(
                     case,
                     "the values are those of every kernel rotated by 180 degrees: the kernel looks "
                     "flipped, which is a true (mathematical) convolution",
                     CROSS_CORRELATION,
                 )
-            if _close(got, conv_forward_naive(x, W[:, :, ::-1, ::-1], zero_b, stride, padding)):
+            if same(got, conv_forward_naive(x, W[:, :, ::-1, ::-1], zero_b, stride, padding)):
                 fail(
                     case,
                     "the kernel looks flipped (rotated by 180 degrees) and the bias b seems not to be added",
                     f"{CROSS_CORRELATION}; then add b[f]",
                 )
-            if stride > 1 and _close(got, _strideless_windows(x, W, b, stride, padding, ho, wo)):
+            if stride > 1 and same(got, _strideless_windows(x, W, b, stride, padding, ho, wo)):
                 fail(
                     case,
                     f"the output has the right size but its windows ignore the stride {stride}",
                     "output pixel (i, j) reads the window that starts at row i*S and column j*S of the padded input",
                 )
-            if x.shape[1] > 1 and _close(got, conv_forward_naive(x[:, :1], W[:, :1], b, stride, padding)):
+            if x.shape[1] > 1 and same(got, conv_forward_naive(x[:, :1], W[:, :1], b, stride, padding)):
                 fail(
                     case,
                     "only the first input channel seems to be used",
                     "each window is (C, K, K): multiply it by W[f], which is (C, K, K) too, and sum over all three axes",
                 )
-            if padding and _close(got, conv_forward_naive(np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), mode="edge"), W, b, stride, 0)):
+            if padding and same(got, conv_forward_naive(np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), mode="edge"), W, b, stride, 0)):
                 fail(case, "the padding repeats the edge pixels", "pad with zeros: np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))")
             expect_close(
                 got,

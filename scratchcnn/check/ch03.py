@@ -18,7 +18,8 @@ import math
 import numpy as np
 
 from ..naive import maxpool_forward_naive
-from . import ExerciseFailed, ExerciseNotAttempted, call, exercise, expect_close, fail
+from . import call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
+
 
 SIZE_FORMULA = "O = (W - K) // S + 1 along each axis (W input size, K window size, S stride): round down"
 MAX_DEFINITION = (
@@ -27,18 +28,6 @@ MAX_DEFINITION = (
 )
 
 
-def _result(got, shape: tuple, case: str) -> np.ndarray:
-    """The reader's result as a float array, or a failure for None/Ellipsis/non-numbers."""
-    if got is None or got is Ellipsis:
-        expect_close(got, np.zeros(shape), case=case)  # raises the right error
-    try:
-        return np.asarray(got, dtype=float)
-    except (TypeError, ValueError):
-        fail(case, f"the result should be an array of shape {shape}, got {type(got).__name__}")
-
-
-def _close(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and np.allclose(a, b, rtol=1e-6, atol=1e-8)
 
 
 def _out(size: int, k: int, s: int) -> int:
@@ -101,7 +90,7 @@ def _check_maxpool(maxpool_forward) -> str:
     n_cases = 0
     for case, x, k, s in _maxpool_cases(rng):
         expected = maxpool_forward_naive(x, k, s)  # (N, C, H_out, W_out)
-        got = _result(call(maxpool_forward, x, k, s, case=case), expected.shape, case)
+        got = result_array(call(maxpool_forward, x, k, s, case=case), expected.shape, case)
         if got.shape != expected.shape:
             fail(
                 case,
@@ -109,34 +98,34 @@ def _check_maxpool(maxpool_forward) -> str:
                 f"stride = {s}, got shape {got.shape}",
                 _maxpool_shape_hint(got.shape, x.shape, k, s),
             )
-        if not _close(got, expected):
+        if not same(got, expected):
             ho, wo = expected.shape[2:]
-            if _close(got, _pool_naive(x, k, s, np.mean)):
+            if same(got, _pool_naive(x, k, s, np.mean)):
                 fail(
                     case,
                     "the values are the mean of each window, not its maximum: that is average pooling",
                     f"take window.max() instead of window.mean(); {MAX_DEFINITION}",
                 )
-            if _close(got, np.maximum(expected, 0)):
+            if same(got, np.maximum(expected, 0)):
                 fail(
                     case,
                     "every negative maximum came out as 0: the running maximum seems to start at 0",
                     "start from the window's first value (or -inf), or simply use window.max(): a pooling "
                     "layer's input can be negative, e.g. a feature map with no ReLU before the pooling",
                 )
-            if s != 1 and _close(got, _pool_naive(x, k, 1, np.max)[:, :, :ho, :wo]):
+            if s != 1 and same(got, _pool_naive(x, k, 1, np.max)[:, :, :ho, :wo]):
                 fail(
                     case,
                     f"the output has the right size but its windows ignore the stride {s}: window (i, j) starts at (i, j)",
                     MAX_DEFINITION,
                 )
-            if s != k and _close(got, _pool_naive(x, s, s, np.max)[:, :, :ho, :wo]):
+            if s != k and same(got, _pool_naive(x, s, s, np.max)[:, :, :ho, :wo]):
                 fail(
                     case,
                     f"the windows seem to be {s} wide (the stride) instead of K = {k}",
                     f"the window size and the stride are different numbers here; {MAX_DEFINITION}",
                 )
-            if s != k and _close(got, _pool_naive(x, k, k, np.max)[:, :, :ho, :wo]):
+            if s != k and same(got, _pool_naive(x, k, k, np.max)[:, :, :ho, :wo]):
                 fail(
                     case,
                     f"the windows seem to start every K = {k} positions instead of every S = {s}",
@@ -258,17 +247,17 @@ def _check_avgpool(avgpool_forward) -> str:
                     "pooling does, then reshape"
                 ) from None
             raise
-        got = _result(raw, expected.shape, case)
+        got = result_array(raw, expected.shape, case)
         if got.shape != expected.shape:
             fail(
                 case,
                 f"the result should have shape {expected.shape} for x of shape {x.shape} and k = {k}, got shape {got.shape}",
                 "(N, C, H, W) -> (N, C, H // k, k, W // k, k), then the mean over the two window axes 3 and 5",
             )
-        if not _close(got, expected):
-            if _close(got, _pool_naive(x, k, k, np.max)):
+        if not same(got, expected):
+            if same(got, _pool_naive(x, k, k, np.max)):
                 fail(case, "the values are each window's maximum: that is max pooling", "take the mean over the window axes")
-            if _close(got, _wrong_reshape(x, k)):
+            if same(got, _wrong_reshape(x, k)):
                 fail(
                     case,
                     "the windows are not k x k squares: reshape(N, C, H // k, W // k, k, k) cuts "

@@ -19,7 +19,8 @@ import warnings
 
 import numpy as np
 
-from . import ExerciseFailed, ExerciseNotAttempted, call, exercise, expect_close, fail
+from . import call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
+
 
 AFFINE = "out[n, m] = sum over d of x[n, d] * W[d, m] + b[m], i.e. x @ W + b"
 TRANSPOSED = (
@@ -45,18 +46,6 @@ def _quiet(fn, *args, case: str, **kwargs):
         return call(fn, *args, case=case, **kwargs)
 
 
-def _result(got, shape: tuple, case: str) -> np.ndarray:
-    """The reader's result as a float array, or a failure for None/Ellipsis/non-numbers."""
-    if got is None or got is Ellipsis:
-        expect_close(got, np.zeros(shape), case=case)  # raises the right error
-    try:
-        return np.asarray(got, dtype=float)
-    except (TypeError, ValueError):
-        fail(case, f"the result should be an array of shape {shape}, got {type(got).__name__}")
-
-
-def _close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-6, atol: float = 1e-8) -> bool:
-    return a.shape == b.shape and bool(np.all(np.isfinite(a))) and np.allclose(a, b, rtol=rtol, atol=atol)
 
 
 def _silently(fn, *args):
@@ -111,24 +100,24 @@ def _check_affine(affine_forward) -> str:
             raise
         except ExerciseFailed as err:
             flipped = _silently(affine_forward, x, W.T.copy(), b)
-            if flipped is not None and _close(flipped, expected):
+            if flipped is not None and same(flipped, expected):
                 raise ExerciseFailed(f"{err}\nHint: {TRANSPOSED}") from None
             raise ExerciseFailed(f"{err}\nHint: x is (N, in_features) = {x.shape}, W is (in_features, out_features) = {W.shape}; {AFFINE}") from None
-        got = _result(raw, expected.shape, case)
+        got = result_array(raw, expected.shape, case)
         if got.shape != expected.shape:
             if got.shape == expected.shape[::-1]:
                 hint = "the result is transposed: one row per example, (N, out_features); compute x @ W + b, not W.T @ x.T"
             else:
                 hint = f"(N, in_features) @ (in_features, out_features) gives (N, out_features) = {expected.shape}"
             fail(case, f"the result should have shape {expected.shape} for x {x.shape} and W {W.shape}, got shape {got.shape}", hint)
-        if not _close(got, expected):
-            if W.shape[0] == W.shape[1] and _close(got, x @ W.T + b):
+        if not same(got, expected):
+            if W.shape[0] == W.shape[1] and same(got, x @ W.T + b):
                 fail(case, "the values are those of x @ W.T + b", TRANSPOSED)
-            if _close(got, x @ W):
+            if same(got, x @ W):
                 fail(case, "the bias b seems not to be added: the result equals x @ W", f"add b (shape (out_features,)) to every row; {AFFINE}")
-            if W.shape[0] == W.shape[1] and _close(got, x @ W.T):
+            if W.shape[0] == W.shape[1] and same(got, x @ W.T):
                 fail(case, "the values are those of x @ W.T, without the bias", f"{TRANSPOSED}; then add b")
-            if _close(got, x @ W + b.sum()) or _close(got, x @ W + b.mean()):
+            if same(got, x @ W + b.sum()) or same(got, x @ W + b.mean()):
                 fail(case, "the bias was reduced to one number", "add b[m] to column m: x @ W + b broadcasts b over the rows")
             expect_close(got, expected, case=case, hint=AFFINE)
         n_cases += 1
@@ -168,7 +157,7 @@ def _check_softmax(stable_softmax) -> str:
                     "reduced axis with z.max(axis=1, keepdims=True), shape (N, 1), and the same for the sum"
                 ) from None
             raise
-        got = _result(raw, expected.shape, case)
+        got = result_array(raw, expected.shape, case)
         if got.shape != expected.shape:
             hint = "softmax keeps the shape of its input: one probability per logit, (N, K)"
             if got.ndim == 1:
@@ -176,7 +165,7 @@ def _check_softmax(stable_softmax) -> str:
             fail(case, f"the result should have shape {expected.shape}, got shape {got.shape}", hint)
         if not np.all(np.isfinite(got)):
             by_row = [_silently(stable_softmax, z[i : i + 1]) for i in range(len(z))]
-            if all(r is not None and _close(r, expected[i : i + 1], **tol) for i, r in enumerate(by_row)):
+            if all(r is not None and same(r, expected[i : i + 1], **tol) for i, r in enumerate(by_row)):
                 fail(
                     case,
                     "the probabilities contain NaN or infinity, yet every row alone comes out right: "
@@ -185,7 +174,7 @@ def _check_softmax(stable_softmax) -> str:
                     "batch's maximum underflows to exp(-1000) = 0 everywhere, and 0 / 0 is NaN",
                 )
             fail(case, "the probabilities contain NaN or infinity", MAX_TRICK)
-        if _close(got, expected, **tol):
+        if same(got, expected, **tol):
             n_cases += 1
             continue
         rows = got.sum(axis=1)
@@ -204,7 +193,7 @@ def _check_softmax(stable_softmax) -> str:
                     "sum over axis=1 with keepdims=True, so that every example gets its own distribution",
                 )
             fail(case, f"each row should sum to 1; the row sums are {np.round(rows, 6).tolist()}", "divide exp(z) by its row's sum: e / e.sum(axis=1, keepdims=True)")
-        if extreme and (np.any(got == 0) or np.any(got == 1)) and not _close(got, expected, **tol):
+        if extreme and (np.any(got == 0) or np.any(got == 1)) and not same(got, expected, **tol):
             fail(
                 case,
                 "some probabilities collapsed to exactly 0 or 1 where they should not",
@@ -240,7 +229,7 @@ def _check_cross_entropy(cross_entropy) -> str:
         expected = float(-logp[np.arange(n), labels].mean())
         rtol = 1e-5 if logits.dtype == np.float32 else 1e-7
         raw = _quiet(cross_entropy, logits, labels, case=case)
-        got_arr = _result(raw, (), case)
+        got_arr = result_array(raw, (), case)
         if got_arr.shape != ():
             if got_arr.shape == (n,):
                 hint = "that is one loss per example: return their mean, a single number"
@@ -297,7 +286,7 @@ def _check_lecun_uniform(lecun_uniform) -> str:
     fan_in, fan_out = 1352, 200
     case = f"fan_in = {fan_in}, fan_out = {fan_out}, rng = np.random.default_rng(0)"
     limit = math.sqrt(3 / fan_in)
-    got = _result(call(lecun_uniform, fan_in, fan_out, np.random.default_rng(0), case=case), (fan_in, fan_out), case)
+    got = result_array(call(lecun_uniform, fan_in, fan_out, np.random.default_rng(0), case=case), (fan_in, fan_out), case)
     if got.shape != (fan_in, fan_out):
         hint = "W is (in_features, out_features), like the affine layer's" if got.shape == (fan_out, fan_in) else None
         fail(case, f"the weights should have shape ({fan_in}, {fan_out}), got {got.shape}", hint)
@@ -330,15 +319,15 @@ def _check_lecun_uniform(lecun_uniform) -> str:
         )
     if top < 0.98 * limit:
         fail(case, f"the weights stay within +-{top:.4g}; uniform on [-a, a] with a = {limit:.4g} comes close to both ends", "draw with rng.uniform(-a, a, size)")
-    again = _result(call(lecun_uniform, fan_in, fan_out, np.random.default_rng(0), case=case), (fan_in, fan_out), case)
-    other = _result(call(lecun_uniform, fan_in, fan_out, np.random.default_rng(1), case=case), (fan_in, fan_out), case)
+    again = result_array(call(lecun_uniform, fan_in, fan_out, np.random.default_rng(0), case=case), (fan_in, fan_out), case)
+    other = result_array(call(lecun_uniform, fan_in, fan_out, np.random.default_rng(1), case=case), (fan_in, fan_out), case)
     if not np.array_equal(got, again) or np.array_equal(got, other):
         fail(
             "two calls with np.random.default_rng(0) and one with default_rng(1)",
             "the weights do not follow the rng argument: the same seed should give the same weights, another seed others",
             "draw every random number from the rng you are given (rng.uniform(...)), never from np.random.* directly",
         )
-    small = _result(call(lecun_uniform, 4, 3, np.random.default_rng(5), case="fan_in = 4, fan_out = 3"), (4, 3), "fan_in = 4, fan_out = 3")
+    small = result_array(call(lecun_uniform, 4, 3, np.random.default_rng(5), case="fan_in = 4, fan_out = 3"), (4, 3), "fan_in = 4, fan_out = 3")
     if small.shape != (4, 3) or np.abs(small).max() > math.sqrt(3 / 4) * (1 + 1e-9):
         fail("fan_in = 4, fan_out = 3", f"expected a (4, 3) array within +-{math.sqrt(3 / 4):.4g}, got shape {small.shape} reaching {np.abs(small).max():.4g}")
     return f"Uniform(-a, a) with a = sqrt(3 / fan_in): standard deviation {std:.4g} (target {target:.4g}), reproducible from the rng"

@@ -14,25 +14,17 @@ the batch, a flipped kernel, ...) and names the one that matches.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from ..layers import SoftmaxCrossEntropy, softmax
 from ..naive import conv_backward_naive, maxpool_backward_naive
-from . import call, exercise, expect_close, fail
+from . import call, exercise, expect_close, fail, result_array, same
+
+_close = partial(same, atol=1e-9)  # this chapter's gradients are O(1e-2): a tighter atol
 
 
-def _result(got, shape: tuple, case: str, name: str = "the result") -> np.ndarray:
-    """The reader's result as a float array, or a failure for None/Ellipsis/non-numbers."""
-    if got is None or got is Ellipsis:
-        expect_close(got, np.zeros(shape), case=case, name=name)  # raises the right error
-    try:
-        return np.asarray(got, dtype=float)
-    except (TypeError, ValueError):
-        fail(case, f"{name} should be an array of shape {shape}, got {type(got).__name__}")
-
-
-def _close(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,7 +107,7 @@ def _check_softmax_ce(softmax_cross_entropy_backward) -> str:
                 f"an array of shape {expected.shape}",
                 "return dlogits alone, not (loss, dlogits)",
             )
-        got = _result(raw, expected.shape, case, "dL/dlogits")
+        got = result_array(raw, expected.shape, case, "dL/dlogits")
         if got.shape != expected.shape:
             fail(
                 case,
@@ -287,7 +279,7 @@ def _check_maxpool(maxpool_backward) -> str:
     for case, x, k, s in _pool_cases(rng):
         dout = _dout_for(x, k, s, rng)
         expected = maxpool_backward_naive(dout, x, k, s)
-        got = _result(call(maxpool_backward, dout, x, k, s, case=case), x.shape, case, "dx")
+        got = result_array(call(maxpool_backward, dout, x, k, s, case=case), x.shape, case, "dx")
         if got.shape != x.shape:
             fail(
                 case,
@@ -326,7 +318,7 @@ Mistake = tuple  # (a wrong result, or the wrong shape as a tuple of ints; probl
 
 def _check_part(got, expected: np.ndarray, case: str, name: str, mistakes: list[Mistake]) -> None:
     """Compare one of dx, dW, db with ``expected``, naming the first of ``mistakes`` it matches."""
-    got = _result(got, expected.shape, case, name)
+    got = result_array(got, expected.shape, case, name)
     for mistake, problem, hint in mistakes:
         if isinstance(mistake, tuple):  # a wrong shape
             if got.shape == mistake and got.shape != expected.shape:
@@ -447,7 +439,7 @@ def _check_conv_dw(conv_backward_dW) -> str:
         n, c, h, w = x.shape
         dout = rng.standard_normal((n, f, h - k + 1, w - k + 1))
         expected = _conv_dW(dout, x, k)
-        got = _result(call(conv_backward_dW, dout, x, case=case), expected.shape, case, "dW")
+        got = result_array(call(conv_backward_dW, dout, x, case=case), expected.shape, case, "dW")
         if got.shape != expected.shape:
             _conv_dW_shape(got.shape, expected.shape, n, case)
         if not _close(got, expected):

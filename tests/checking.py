@@ -1,0 +1,17 @@
+"""Helpers shared by the tests of the exercise checks (tests/test_check_chNN.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from scratchcnn.check import ExerciseFailed, ExerciseNotAttempted, check
+
+
+def failure(exercise_id: str, answer) -> str:
+    """The message of the check's failure; the test fails if the check passes or says "not attempted"."""
+    with pytest.raises(ExerciseFailed) as info:
+        check(exercise_id, answer)
+    assert not isinstance(info.value, ExerciseNotAttempted), str(info.value)
+    message = str(info.value)
+    assert message.startswith(f"Exercise {exercise_id} ("), message
+    return message
