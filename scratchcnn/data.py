@@ -662,7 +662,10 @@ def _fetch(url: str, target: Path, md5: str, seconds: float) -> tuple[str | None
     ``unreachable`` means the server could not be reached at all (so its other files need not
     be tried).
     """
-    import pooch
+    with warnings.catch_warnings():
+        # pooch imports tqdm.auto, which warns in a notebook without ipywidgets; no bar is used.
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import pooch
     import requests
 
     host = urlsplit(url).hostname or url
