@@ -19,8 +19,8 @@ def as_float_dtype(dtype) -> np.dtype:
     return dt
 
 
-def check_array(x, who: str, layout: str, ndim: int, dtype=None, finite: bool = True) -> None:
-    """Check that ``x`` is a (by default finite) floating array with ``ndim`` axes.
+def check_array(x, who: str, layout: str, ndim: int | None, dtype=None, finite: bool = True) -> None:
+    """Check that ``x`` is a (by default finite) floating array with ``ndim`` axes (any if None).
 
     ``layout`` names the axes for the message, e.g. ``"(N, C, H, W)"``. When ``dtype`` is given
     (the layer's parameter dtype), ``x`` must have it: mixing float32 and float64 silently
@@ -28,7 +28,7 @@ def check_array(x, who: str, layout: str, ndim: int, dtype=None, finite: bool = 
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{who} expected a NumPy array {layout}, got {type(x).__name__}")
-    if x.ndim != ndim:
+    if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{who} expected input {layout}, got shape {x.shape}")
     if x.dtype not in FLOAT_DTYPES:
         hint = " (scale the images first: scratchcnn.preprocess.scale01)" if x.dtype == np.uint8 else ""

@@ -189,9 +189,10 @@ class Conv2D(Layer):
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         self._require_forward("_cols")
         n, c, h, w = self._x_shape
-        f, k, s, p = self.out_channels, self.kernel_size, self.stride, self.padding
-        ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
-        check_grad(dout, "Conv2D", (n, f, ho, wo))
+        k, s, p = self.kernel_size, self.stride, self.padding
+        out_shape = self.output_shape(self._x_shape)  # (N, C_out, H_out, W_out)
+        _, f, ho, wo = out_shape
+        check_grad(dout, "Conv2D", out_shape)
         d2 = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(f, n * ho * wo)  # (C_out, N*H_out*W_out)
         dwb = d2 @ self._cols.T  # (C_out, C*K*K + 1): [dW | db] in one product
         self.grads["W"][...] = dwb[:, :-1].reshape(self.params["W"].shape)
@@ -284,7 +285,7 @@ class ReLU(Layer):
     """``max(x, 0)``; its gradient is 1 where ``x > 0`` and 0 elsewhere (0 at ``x = 0``)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_array(x, "ReLU", "array", x.ndim if isinstance(x, np.ndarray) else 1, finite=False)
+        check_array(x, "ReLU", "of any shape", None, finite=False)
         self._x = x
         return np.maximum(x, 0)
 
@@ -298,7 +299,7 @@ class Sigmoid(Layer):
     """``1 / (1 + exp(-x))``, computed without overflow; its gradient is ``s * (1 - s)``."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_array(x, "Sigmoid", "array", x.ndim if isinstance(x, np.ndarray) else 1, finite=False)
+        check_array(x, "Sigmoid", "of any shape", None, finite=False)
         e = np.exp(-np.abs(x))  # never overflows
         self._s = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
         return self._s
