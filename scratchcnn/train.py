@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm import tqdm
 
 from ._validate import NonFiniteError
 from .layers import SoftmaxCrossEntropy
@@ -95,7 +96,8 @@ def fit(
 
     Each epoch visits the examples in a new order drawn from ``rng`` (a Generator or a seed), so
     a run is reproducible. With ``progress`` one line per epoch sums it up, and a plain-text bar
-    (tqdm) shows progress within epochs that last longer than 2 seconds. A loss that becomes NaN or infinite stops training with an error.
+    (tqdm) shows progress within epochs that last longer than 2 seconds. A loss, parameter or
+    activation that becomes NaN or infinite stops training with an error.
     """
     _check_data(X, y, "fit", model)
     if (X_val is None) != (y_val is None):
@@ -113,14 +115,10 @@ def fit(
         start = time.perf_counter()
         order = rng.permutation(n)
         seen_loss, correct = 0.0, 0
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            # A plain-text bar (it reads the same on a built page), shown only when an epoch
-            # takes longer than 2 s: short epochs print just their summary line.
-            bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", file=sys.stdout, ascii=True,
-                       delay=2.0, mininterval=2.0, leave=False, ncols=80)
+        # A plain-text bar (it reads the same on a built page), shown only when an epoch takes
+        # longer than 2 s: short epochs print just their summary line.
+        bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", file=sys.stdout, ascii=True,
+                   delay=2.0, mininterval=2.0, leave=False, ncols=80, disable=not progress)
         for step in range(steps):
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb, yb = X[idx], y[idx]
@@ -131,11 +129,11 @@ def fit(
                 loss, broken = math.nan, f"activations became NaN or infinite ({err})"
             else:
                 model.backward(loss_fn.backward(), input_grad=False)
-                optimizer.step(model.params(), model.grads())
-                broken = _diverged(loss, model.params())
+                params = model.params()
+                optimizer.step(params, model.grads())
+                broken = _diverged(loss, params)
             if broken:
-                if bar is not None:
-                    bar.close()
+                bar.close()
                 raise FloatingPointError(
                     f"{broken} at epoch {epoch}, step {step + 1}: training diverged. "
                     f"Lower the learning rate (now {getattr(optimizer, 'lr', '?')}), e.g. by a factor of 10."
@@ -143,10 +141,8 @@ def fit(
             history.step_loss.append(loss)
             seen_loss += loss * len(yb)
             correct += int((logits.argmax(axis=1) == yb).sum())
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+        bar.close()
         history.epoch_seconds.append(time.perf_counter() - start)  # training only, not validation
         history.train_loss.append(seen_loss / n)
         history.train_acc.append(correct / n)
