@@ -15,7 +15,7 @@ def book_model(rng=0, activation: str | None = "relu", filters: int = 8, dtype=n
     The convolution uses He initialisation before a ReLU and LeCun's otherwise; the affine layer
     producing the logits uses LeCun's. ``rng`` is a Generator or a seed.
     """
-    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    rng = np.random.default_rng(rng)  # a Generator passes through unchanged
     act = {"relu": ReLU, "sigmoid": Sigmoid, None: None}
     if activation not in act:
         raise ValueError(f"book_model: activation must be 'relu', 'sigmoid' or None, got {activation!r}")

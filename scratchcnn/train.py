@@ -106,7 +106,7 @@ def fit(
         _check_data(X_val, y_val, "fit (validation data)", model)
     if not (isinstance(epochs, int) and epochs >= 1 and isinstance(batch_size, int) and batch_size >= 1):
         raise ValueError(f"fit: epochs and batch_size must be positive integers, got {epochs!r} and {batch_size!r}")
-    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    rng = np.random.default_rng(rng)  # a Generator passes through unchanged
     loss_fn = SoftmaxCrossEntropy()
     history = History()
     n = len(X)
