@@ -1,7 +1,7 @@
 """Every chapter notebook is stored the way readers, Colab and nbval need it.
 
 nbval itself (``pytest --nbval-lax notebooks/``, run by ``make test``) re-executes each notebook
-and compares the cells marked ``# NBVAL_CHECK_OUTPUT``; these tests check how they are stored.
+and compares the cells tagged ``nbval-check-output``; these tests check how they are stored.
 """
 
 from __future__ import annotations
@@ -94,12 +94,26 @@ def test_summary_and_exercises_close_the_chapter(chapter):
     assert headings.index("## Summary") < headings.index("## Exercises"), f"{name}: Summary must come before Exercises"
 
 
+def _tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
 def test_enough_deterministic_cells_are_checked(chapter):
     name, nb = chapter
-    checked = [c for c in _code_cells(nb) if _source(c).lstrip().startswith("# NBVAL_CHECK_OUTPUT")]
-    assert len(checked) >= MIN_CHECKED_CELLS, f"{name}: {len(checked)} cells carry # NBVAL_CHECK_OUTPUT, want >= {MIN_CHECKED_CELLS}"
+    checked = [c for c in _code_cells(nb) if "nbval-check-output" in _tags(c)]
+    assert len(checked) >= MIN_CHECKED_CELLS, (
+        f"{name}: {len(checked)} cells carry the nbval-check-output tag, want >= {MIN_CHECKED_CELLS}"
+    )
     empty = [i for i, c in enumerate(checked) if not c["outputs"]]
     assert not empty, f"{name}: checked cells with no stored output compare nothing: {empty}"
+
+
+def test_no_test_markers_in_what_readers_see(chapter):
+    """nbval's markers live in cell tags: a reader never sees a ``# NBVAL_...`` comment."""
+    name, nb = chapter
+    for i, cell in enumerate(nb["cells"]):
+        found = re.findall(r"#\s*NBVAL_\w+", _source(cell))
+        assert not found, f"{name}: cell {i} shows {found[0]!r}; use the cell tag instead"
 
 
 def test_solution_regions_are_well_formed_and_checked(chapter):
