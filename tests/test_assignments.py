@@ -361,8 +361,11 @@ def test_build_writes_both_folders_and_fails_cleanly(tmp_path, capsys):
 
 
 def test_build_refuses_an_empty_folder(tmp_path):
+    (tmp_path / "src").mkdir()
     with pytest.raises(ValueError, match="no notebooks"):
-        build(tmp_path, tmp_path / "out", TITLES)
+        build(tmp_path / "src", tmp_path / "out", TITLES)
+    with pytest.raises(ValueError, match="is not a folder"):
+        build(tmp_path / "missing", tmp_path / "out", TITLES)
 
 
 # --------------------------------------------------------------------------- the pieces
@@ -608,3 +611,112 @@ def test_chapter_solutions_spliced_back_pass_every_check(chapter, chapter_run):
     assert run.solved_error is None, f"{path.name}: the solved copy failed: {run.solved_error}"
     expected = list(dict.fromkeys(region.exercise_id for region in find_regions(nb.cells)))
     assert passed_checks(run.solved, first_cell) == expected
+
+
+# --------------------------------------------------------------------------- never destroy data
+
+
+def _chapters_folder(tmp_path: Path) -> Path:
+    src = tmp_path / "course" / "notebooks"
+    src.mkdir(parents=True)
+    nbformat.write(synthetic_chapter(), src / "01_synthetic.ipynb")
+    return src
+
+
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        (".", "is the source folder"),
+        ("..", "contains the source folder"),
+        ("../..", "contains the source folder"),
+        ("sub/out", "lies inside the source folder"),
+    ],
+)
+def test_build_refuses_the_source_and_its_relatives(tmp_path, out, message, capsys):
+    src = _chapters_folder(tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(ValueError, match=message):
+        build(src, src / out, TITLES)
+    assert assignments_main([str(src), str(src / out)]) == 1
+    assert message in capsys.readouterr().err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing deleted
+
+
+def test_build_refuses_a_folder_it_did_not_write(tmp_path):
+    src = _chapters_folder(tmp_path)
+    theirs = tmp_path / "course" / "grades"
+    theirs.mkdir()
+    (theirs / "grades.csv").write_text("alice,3\n")
+    with pytest.raises(ValueError, match=r"not empty \(grades.csv\) and was not written by this tool"):
+        build(src, theirs, TITLES)
+    assert (theirs / "grades.csv").read_text() == "alice,3\n"
+    a_file = tmp_path / "course" / "notes.txt"
+    a_file.write_text("keep me")
+    with pytest.raises(ValueError, match="is not a folder"):
+        build(src, a_file, TITLES)
+    assert a_file.read_text() == "keep me"
+
+
+def test_build_replaces_only_its_own_folder(tmp_path):
+    from scratchcnn.assignments import MARKER
+
+    src = _chapters_folder(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    build(src, empty, TITLES)  # an empty folder is fine
+    assert (empty / MARKER).is_file() and (empty / "student" / "01_synthetic.ipynb").is_file()
+    build(src, empty, TITLES)  # its own folder: replaced
+    (empty / "my_grades.csv").write_text("x")
+    with pytest.raises(ValueError, match="also holds my_grades.csv"):
+        build(src, empty, TITLES)
+    assert (empty / "my_grades.csv").read_text() == "x"
+
+
+def test_unreadable_notebook_is_named(tmp_path):
+    src = _chapters_folder(tmp_path)
+    (src / "02_broken.ipynb").write_text("{not json")
+    with pytest.raises(ValueError, match=r"02_broken.ipynb: cannot read the notebook"):
+        build(src, tmp_path / "out", TITLES)
+    with pytest.raises(ValueError, match=r"02_broken.ipynb: cannot read the notebook"):
+        chapter_exercises(src / "02_broken.ipynb")
+
+
+def test_code_markers_in_markdown_and_raw_cells_are_stripped():
+    md = new_markdown_cell("Try:\n```python\n# BEGIN SOLUTION\nsecret = 42\n# END SOLUTION\n```\nDone.")
+    raw = nbformat.v4.new_raw_cell("```{solution} ex\nThe raw answer.\n```")
+    out, removed = strip_markdown_solutions([md, raw])
+    assert removed == 2
+    assert "secret" not in out[0].source and ANSWER_PROMPT in out[0].source and "Done." in out[0].source
+    assert out[1].source == ANSWER_PROMPT and out[1].cell_type == "raw"
+
+
+@pytest.mark.parametrize(
+    "cell, message",
+    [
+        (new_markdown_cell("Intro\n### BEGIN SOLUTION\nsecret\n### END SOLUTION"), r"markdown cell 0, line 2"),
+        (nbformat.v4.new_raw_cell("a\n# BEGIN SOLUTION\nsecret"), r"raw cell 0, line 2: '# BEGIN SOLUTION' has no"),
+        (new_markdown_cell("The answer {solution}`ex` is 42"), r"markdown cell 0, line 1"),
+        (new_markdown_cell("text\n  ```{Solution} ex\n  42\n  ```"), r"markdown cell 0, line 2"),
+    ],
+)
+def test_solution_leftovers_in_text_cells_are_refused_with_cell_and_line(cell, message):
+    with pytest.raises(ValueError, match=message):
+        strip_markdown_solutions([cell])
+
+
+def test_code_cell_without_region_inside_a_gate_is_refused():
+    cells = [
+        new_markdown_cell("```{solution-start} ex\n```"),
+        new_code_cell("answer = 42"),
+        new_markdown_cell("```{solution-end}\n```"),
+    ]
+    with pytest.raises(ValueError, match=r"code cell 1 lies inside the gated solution opened at markdown cell 0"):
+        strip_markdown_solutions(cells)
+
+
+def test_the_package_declares_what_the_tool_imports():
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~ ]", d, maxsplit=1)[0].lower() for d in declared}
+    assert "nbformat" in names

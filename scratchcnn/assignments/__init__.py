@@ -15,6 +15,10 @@ both with nbgrader cell metadata on the solution and check cells (see :mod:`.nbg
   ``requirements.txt`` that installs scratchcnn, ready for ``otter generate``.
 Run it as ``python -m scratchcnn.assignments [notebooks] [_build/assignments]``.
 
+It never destroys data: the output folder is replaced only when this tool wrote it (it holds the
+:data:`MARKER` file and nothing else but the three folders); a folder that is, contains or lies
+inside the source, or any other non-empty folder, is refused with :class:`UnsafeOutput`.
+
 A thin tool of its own rather than nbgrader's ``ClearSolutions``: that preprocessor writes the
 same stub everywhere (``raise NotImplementedError()``), while ours names the exercise and keeps
 top-level answers as ``name = ...``, and nbgrader would add Jupyter Server, JupyterLab and a
@@ -42,6 +46,9 @@ __all__ = [
     "BEGIN",
     "END",
     "Assignment",
+    "MARKER",
+    "UnsafeOutput",
+    "check_output_folder",
     "Replacement",
     "Region",
     "build",
@@ -123,7 +130,7 @@ def student_copy(nb, titles: Mapping[str, str] | None = None):
             replacements.append(Replacement(code_ordinal[index], start, start + size, region))
             shift += size - len(region.marked)
     clear_outputs(student)
-    student.cells, _ = strip_markdown_solutions(student.cells)
+    student.cells, _ = strip_markdown_solutions(student.cells, {region.cell for region in regions})
     replacements.sort(key=lambda r: (r.code_cell, r.start))
     return student, replacements
 
@@ -150,13 +157,81 @@ def splice(student, replacements):
     return spliced
 
 
+MARKER = ".scratchcnn-assignments"
+MARKER_TEXT = (
+    "Written by `python -m scratchcnn.assignments` (make assignments). This file marks the folder as\n"
+    "the tool's own: the next run replaces the whole folder. Keep nothing else in it.\n"
+)
+_OURS = {MARKER, "student", "solutions", "otter"}
+
+
+class UnsafeOutput(ValueError):
+    """The output folder is one the tool must not replace (it would destroy data)."""
+
+
+def check_output_folder(src: Path | str, out: Path | str) -> None:
+    """Refuse an output folder whose replacement could destroy data; return if ``out`` is safe.
+
+    Safe means: ``out`` does not exist, is an empty folder, or is a folder this tool wrote (it holds
+    :data:`MARKER` and nothing but ``student/``, ``solutions/`` and ``otter/``), and it neither is,
+    contains, nor lies inside the source folder ``src``.
+    """
+    src_r, out_r = Path(src).resolve(), Path(out).resolve()
+    if out_r == src_r:
+        raise UnsafeOutput(
+            f"the output folder {out} is the source folder {src}: writing there would replace the "
+            "chapters; give a folder of its own, e.g. _build/assignments"
+        )
+    if src_r in out_r.parents:
+        raise UnsafeOutput(
+            f"the output folder {out} lies inside the source folder {src}: the copies would mix with "
+            "the chapters (the book and the tests read that folder); give a folder outside it, e.g. "
+            "_build/assignments"
+        )
+    if out_r in src_r.parents:
+        raise UnsafeOutput(
+            f"the output folder {out} contains the source folder {src}: replacing it would delete the "
+            "chapters; give a folder of its own, e.g. _build/assignments"
+        )
+    if not out_r.exists() and not out_r.is_symlink():
+        return
+    if not out_r.is_dir():
+        raise UnsafeOutput(f"the output {out} exists and is not a folder; remove it or give another path")
+    entries = sorted(p.name for p in out_r.iterdir())
+    if not entries:
+        return
+    if MARKER not in entries:
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise UnsafeOutput(
+            f"the output folder {out} is not empty ({shown}) and was not written by this tool (it has no "
+            f"{MARKER} file): refusing to replace it; give a new or empty folder, e.g. _build/assignments"
+        )
+    foreign = [name for name in entries if name not in _OURS]
+    if foreign:
+        raise UnsafeOutput(
+            f"the output folder {out} was written by this tool but now also holds {', '.join(foreign)}, "
+            "which the tool did not write: move those elsewhere first (the folder is replaced whole)"
+        )
+
+
+def _read(path: Path):
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as err:  # noqa: BLE001 - JSON, schema and I/O errors alike: name the file
+        raise ValueError(f"{path}: cannot read the notebook ({type(err).__name__}: {err})") from None
+
+
 def build(src: Path | str, out: Path | str, titles: Mapping[str, str] | None = None) -> list[Assignment]:
     """Write ``out/student/``, ``out/solutions/`` and ``out/otter/`` for the notebooks in ``src``.
 
-    The new folder replaces ``out`` only once every notebook has been written, so a failure
-    never leaves a half-built set behind.
+    ``out`` must be new, empty or written by this tool before (see :func:`check_output_folder`;
+    :class:`UnsafeOutput` otherwise). The new folder replaces ``out`` only once every notebook has
+    been written, so a failure never leaves a half-built set behind.
     """
     src, out = Path(src), Path(out)
+    if not src.is_dir():
+        raise ValueError(f"{src} is not a folder: give the folder of the chapters, e.g. notebooks/")
+    check_output_folder(src, out)
     notebooks = sorted(src.glob("*.ipynb"))
     if not notebooks:
         raise ValueError(f"no notebooks (*.ipynb) in {src}: give the folder of the chapters, e.g. notebooks/")
@@ -165,10 +240,11 @@ def build(src: Path | str, out: Path | str, titles: Mapping[str, str] | None = N
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     made = []
     try:
+        (tmp / MARKER).write_text(MARKER_TEXT, encoding="utf8")
         (tmp / "student").mkdir()
         (tmp / "solutions").mkdir()
         for path in notebooks:
-            nb = nbformat.read(path, as_version=4)
+            nb = _read(path)
             try:
                 student, replacements = student_copy(nb, titles)
                 solution = solution_copy(nb)
@@ -187,6 +263,7 @@ def build(src: Path | str, out: Path | str, titles: Mapping[str, str] | None = N
                     (folder / "requirements.txt").write_text(needs, encoding="utf8")
             ids = tuple(dict.fromkeys(r.region.exercise_id for r in replacements))
             made.append(Assignment(path.name, ids, len(replacements)))
+        check_output_folder(src, out)  # again: nothing may have appeared in it meanwhile
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)

@@ -112,8 +112,13 @@ def python_source(source: str) -> tuple[str, int]:
         offset = 1
     try:
         from IPython.core.inputtransformer2 import TransformerManager
-    except ImportError:  # pragma: no cover - IPython comes with every Jupyter kernel
-        return source, offset
+    except ImportError:  # without IPython (a bare pip install): magics become `pass`, lines kept
+        lines = source.split("\n")
+        lines = [
+            line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip()[:1] in ("%", "!") else line
+            for line in lines
+        ]
+        return "\n".join(lines), offset
     return TransformerManager().transform_cell(source), offset
 
 

@@ -50,7 +50,10 @@ class ChapterExercises:
 def chapter_exercises(path: Path | str) -> ChapterExercises:
     """Count the exercises of the notebook at ``path``."""
     path = Path(path)
-    nb = nbformat.read(path, as_version=4)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as err:  # noqa: BLE001 - JSON, schema and I/O errors alike: name the file
+        raise ValueError(f"{path}: cannot read the notebook ({type(err).__name__}: {err})") from None
     markdown = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
     heading = _HEADING.search(markdown)
     regions = find_regions(nb.cells)
