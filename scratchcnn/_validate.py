@@ -49,12 +49,22 @@ def check_finite(x: np.ndarray, who: str) -> None:
         raise NonFiniteError(f"{who} got {bad} NaN or infinite values in its input of shape {x.shape}")
 
 
-def check_grad(dout, who: str, shape: tuple) -> None:
-    """Check the upstream gradient of ``backward`` against the forward output's shape."""
+def check_grad(dout, who: str, shape: tuple, dtype=None) -> None:
+    """Check the upstream gradient of ``backward`` against the forward output's shape.
+
+    With ``dtype`` (the layer's parameter dtype) ``dout`` must also be a real floating array:
+    integer and bool gradients cannot be accumulated into float parameters in place, and a
+    complex one would silently lose its imaginary part.
+    """
     if not isinstance(dout, np.ndarray):
         raise TypeError(f"{who}.backward expected a NumPy array of shape {shape}, got {type(dout).__name__}")
     if dout.shape != shape:
         raise ValueError(f"{who}.backward expected dout of shape {shape} (the forward output), got {dout.shape}")
+    if dtype is not None and dout.dtype.kind != "f":
+        raise TypeError(
+            f"{who}.backward expected a real floating gradient dout ({np.dtype(dtype)}, like the forward "
+            f"output), got dtype {dout.dtype}; convert it with dout.astype(np.{np.dtype(dtype)})"
+        )
 
 
 def positive_int(value, name: str, who: str, minimum: int = 1) -> int:

@@ -36,11 +36,13 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float
     grad = np.zeros_like(x)
     for idx in np.ndindex(x.shape):
         old = x[idx]
-        x[idx] = old + h
-        plus = scalar(f(x))
-        x[idx] = old - h
-        minus = scalar(f(x))
-        x[idx] = old
+        try:
+            x[idx] = old + h
+            plus = scalar(f(x))
+            x[idx] = old - h
+            minus = scalar(f(x))
+        finally:  # restored even when f raises: the caller's array is left as it was given
+            x[idx] = old
         grad[idx] = (plus - minus) / (2 * h)
     return grad
 

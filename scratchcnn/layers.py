@@ -192,7 +192,7 @@ class Conv2D(Layer):
         k, s, p = self.kernel_size, self.stride, self.padding
         out_shape = self.output_shape(self._x_shape)  # (N, C_out, H_out, W_out)
         _, f, ho, wo = out_shape
-        check_grad(dout, "Conv2D", out_shape)
+        check_grad(dout, "Conv2D", out_shape, dtype=self.dtype)
         d2 = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(f, n * ho * wo)  # (C_out, N*H_out*W_out)
         dwb = d2 @ self._cols.T  # (C_out, C*K*K + 1): [dW | db] in one product
         self.grads["W"][...] = dwb[:, :-1].reshape(self.params["W"].shape)
@@ -317,6 +317,11 @@ class Flatten(Layer):
         if not isinstance(x, np.ndarray) or x.ndim < 2:
             got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
             raise ValueError(f"Flatten expected an array (N, ...) with at least 2 axes, got {got}")
+        if x.shape[0] == 0:
+            raise ValueError(
+                f"Flatten expected a batch of at least one example (N >= 1), got shape {x.shape}: "
+                "an empty slice of the data (check the batch indices)"
+            )
         self._shape = x.shape
         return x.reshape(x.shape[0], -1)
 

@@ -25,6 +25,14 @@ __all__ = [
     "affine_backward_naive",
     "softmax_naive",
     "softmax_cross_entropy_naive",
+    # references of the exercise checks (scratchcnn.check), written as plainly as the layers above
+    "output_size",
+    "corr2d_naive",
+    "pool_forward_naive",
+    "log_softmax_naive",
+    "softmax_rows_naive",
+    "im2col_naive",
+    "col2im_naive",
 ]
 
 
@@ -181,3 +189,92 @@ def softmax_cross_entropy_naive(logits, labels):
         for k in range(n_cls):
             dlogits[n, k] = (p[k] - (1.0 if k == labels[n] else 0.0)) / n_rows
     return loss / n_rows, dlogits
+
+
+# ---------------------------------------------------------------------------------------------
+# References of the exercise checks (scratchcnn.check): plain, float64, tested in tests/test_naive.py
+
+
+def output_size(size: int, k: int, stride: int = 1, padding: int = 0) -> int:
+    """Windows of width ``k`` at ``stride`` along an axis of ``size`` padded by ``padding``.
+
+    ``(size + 2 * padding - k) // stride + 1``, rounded down; ValueError when no window fits.
+    """
+    return _out_size(size, k, stride, padding)
+
+
+def corr2d_naive(x, k) -> np.ndarray:
+    """Valid cross-correlation of a 2-D ``x`` with a 2-D kernel ``k`` of any shape, by loops (float64)."""
+    x, k = np.asarray(x, dtype=np.float64), np.asarray(k, dtype=np.float64)
+    kh, kw = k.shape
+    ho, wo = _out_size(x.shape[0], kh, 1, 0), _out_size(x.shape[1], kw, 1, 0)
+    out = np.zeros((ho, wo))  # (H - kh + 1, W - kw + 1)
+    for i in range(ho):
+        for j in range(wo):
+            out[i, j] = np.sum(x[i : i + kh, j : j + kw] * k)
+    return out
+
+
+def pool_forward_naive(x, kernel_size: int = 2, stride: int | None = None, reduce=np.max) -> np.ndarray:
+    """Pool every ``K x K`` window at ``stride`` (default ``K``) with ``reduce`` (np.max, np.mean), by loops."""
+    stride = kernel_size if stride is None else stride
+    n_img, ch, h, w = x.shape
+    ho, wo = _out_size(h, kernel_size, stride, 0), _out_size(w, kernel_size, stride, 0)
+    out = np.zeros((n_img, ch, ho, wo))  # (N, C, H_out, W_out), float64
+    for i in range(ho):
+        for j in range(wo):
+            window = x[:, :, i * stride : i * stride + kernel_size, j * stride : j * stride + kernel_size]
+            out[:, :, i, j] = reduce(window, axis=(2, 3))
+    return out
+
+
+def log_softmax_naive(logits) -> np.ndarray:
+    """``log softmax`` of every row of a 2-D batch, in float64, by log-sum-exp one row at a time."""
+    z = np.asarray(logits, dtype=np.float64)
+    out = np.zeros_like(z)  # (N, K)
+    for n in range(z.shape[0]):
+        top = max(z[n])
+        log_total = math.log(sum(math.exp(v - top) for v in z[n]))
+        out[n] = z[n] - top - log_total
+    return out
+
+
+def softmax_rows_naive(logits) -> np.ndarray:
+    """Softmax of every row of a 2-D batch, in float64 (:func:`softmax_naive` row by row)."""
+    z = np.asarray(logits, dtype=np.float64)
+    return np.array([softmax_naive(row) for row in z]).reshape(z.shape)
+
+
+def im2col_naive(x, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """Every window as a column, by loops: ``(C*K*K, N*H_out*W_out)``, rows ``(c, p, q)``, columns ``(n, i, j)``.
+
+    The layout of :func:`scratchcnn.layers.im2col`; the dtype of ``x`` is kept.
+    """
+    n_img, ch, h, w = x.shape
+    k = kernel_size
+    xp = _pad(x, padding)
+    ho, wo = _out_size(h, k, stride, padding), _out_size(w, k, stride, padding)
+    cols = np.zeros((ch * k * k, n_img * ho * wo), dtype=x.dtype)  # (C*K*K, N*H_out*W_out)
+    for n in range(n_img):
+        for i in range(ho):
+            for j in range(wo):
+                window = xp[n, :, i * stride : i * stride + k, j * stride : j * stride + k]  # (C, K, K)
+                cols[:, (n * ho + i) * wo + j] = window.reshape(-1)
+    return cols
+
+
+def col2im_naive(cols, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """The adjoint of :func:`im2col_naive`, by loops: each column added back onto its window.
+
+    Overlapping windows accumulate; the padding's entries are dropped; the dtype of ``cols`` is kept.
+    """
+    n_img, ch, h, w = x_shape
+    k = kernel_size
+    ho, wo = _out_size(h, k, stride, padding), _out_size(w, k, stride, padding)
+    dxp = np.zeros((n_img, ch, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
+    for n in range(n_img):
+        for i in range(ho):
+            for j in range(wo):
+                window = cols[:, (n * ho + i) * wo + j].reshape(ch, k, k)
+                dxp[n, :, i * stride : i * stride + k, j * stride : j * stride + k] += window
+    return dxp[:, :, padding : padding + h, padding : padding + w] if padding else dxp

@@ -12,9 +12,23 @@ The layers compute gradients; the optimizer alone decides what to do with them. 
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 __all__ = ["SGD"]
+
+
+def _real(value, name: str, who: str) -> float:
+    """``value`` as a finite Python float. Python and NumPy numbers pass (``np.float32(0.1)``);
+    bools, strings, arrays, NaN and infinity are refused, naming the setting."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{who}: {name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{who}: {name} must be a finite number, got {value!r}")
+    return value
 
 
 class SGD:
@@ -25,13 +39,16 @@ class SGD:
     """
 
     def __init__(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
-        if not (isinstance(lr, (int, float)) and lr > 0 and np.isfinite(lr)):
+        lr = _real(lr, "lr", "SGD")
+        if not lr > 0:
             raise ValueError(f"SGD: lr must be a positive number, got {lr!r}")
+        momentum = _real(momentum, "momentum", "SGD")
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
+        weight_decay = _real(weight_decay, "weight_decay", "SGD")
         if weight_decay < 0:
-            raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay!r}")
-        self.lr, self.momentum, self.weight_decay = float(lr), float(momentum), float(weight_decay)
+            raise ValueError(f"SGD: weight_decay must be a finite number >= 0, got {weight_decay!r}")
+        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.velocity: dict[str, np.ndarray] = {}
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
