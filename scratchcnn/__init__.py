@@ -3,13 +3,14 @@
 Every chapter builds a piece of a convolutional network with loops first, then imports the
 fast, tested version from here. Modules, each with one job:
 
-- ``layers``      vectorized layers: Conv2D, MaxPool2D, ReLU, Sigmoid, Flatten, Affine,
-                  SoftmaxCrossEntropy, Sequential
+- ``layers``      vectorized layers behind one protocol (``Layer``): Conv2D, MaxPool2D, ReLU,
+                  Sigmoid, Flatten, Affine, Dropout, Sequential; the loss SoftmaxCrossEntropy;
+                  ``im2col`` and ``col2im`` (also importable from ``scratchcnn`` itself)
 - ``naive``       the same layers written with explicit loops (the reference in tests)
 - ``gradcheck``   centred finite differences and relative errors
-- ``optim``       SGD with momentum and weight decay
+- ``optim``       SGD with momentum and weight decay; Adam
 - ``train``       ``fit`` and ``evaluate``
-- ``models``      the book's model
+- ``models``      the book's model and the deeper ``lenet`` of chapter 9
 - ``data``        MNIST and Fashion-MNIST from every source, with a bundled offline sample
 - ``idx``         the idx file format MNIST is published in: a checked reader and a writer
 - ``preprocess``  scaling, standardisation, the channel axis
@@ -21,3 +22,7 @@ fast, tested version from here. Modules, each with one job:
 """
 
 __version__ = "0.1.0"
+
+from .layers import col2im, im2col  # noqa: E402  (the fast building blocks of chapter 8)
+
+__all__ = ["im2col", "col2im"]

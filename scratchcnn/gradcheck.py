@@ -61,31 +61,100 @@ def rel_error(a, b) -> float:
     return float(np.max(np.abs(a - b)) / max(1e-8, float(np.max(np.abs(a) + np.abs(b)))))
 
 
+def _mapping(layer, name: str) -> dict:
+    value = getattr(layer, name, None)
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else value()  # a dict, or a method returning one
+
+
 def _params(layer) -> tuple[dict, Callable[[], dict]]:
-    if callable(getattr(layer, "params", None)):  # a Sequential
-        return layer.params(), layer.grads
-    return getattr(layer, "params", {}), lambda: getattr(layer, "grads", {})
+    """The layer's parameters and a function returning its gradients (any layer, any nesting)."""
+    return _mapping(layer, "params"), lambda: _mapping(layer, "grads")
 
 
-def check_layer(layer, x: np.ndarray, labels=None, h: float = 1e-5, seed: int = 0) -> dict[str, float]:
+def _generators(layer) -> list[np.random.Generator]:
+    """The random generators of ``layer`` and of the layers inside it (Dropout's ``rng``)."""
+    found = [layer.rng] if isinstance(getattr(layer, "rng", None), np.random.Generator) else []
+    for inner in getattr(layer, "layers", None) or ():
+        found += _generators(inner)
+    return found
+
+
+def _replaying(layer, forward: Callable[[], object]) -> Callable[[], object]:
+    """``forward`` made repeatable: every call restarts the layers' generators where they were.
+
+    A layer that draws random numbers (Dropout's mask) then sees the same draw in each of the
+    finite-difference evaluations as in the analytic pass, so its gradient can be checked in
+    training mode.
+    """
+    generators = _generators(layer)
+    states = [g.bit_generator.state for g in generators]
+
+    def replay():
+        for g, state in zip(generators, states):
+            g.bit_generator.state = state
+        return forward()
+
+    return replay
+
+
+def _sampled_error(f, value: np.ndarray, analytic: np.ndarray, h: float, dout, entries: int, rng) -> float:
+    """:func:`rel_error` on ``entries`` randomly chosen entries of ``value`` (all if it has fewer)."""
+    if value.dtype != np.float64:
+        raise TypeError(f"check_layer needs float64 arrays (float32 rounding swamps the difference), got {value.dtype}")
+    if value.size <= entries:
+        return rel_error(analytic, numerical_gradient(lambda _: f(), value, h, dout))
+    picked = rng.choice(value.size, size=entries, replace=False)
+    numeric = np.empty(entries)
+    scalar = (lambda out: float(np.sum(out * dout))) if dout is not None else float
+    for n, flat in enumerate(picked):
+        idx = np.unravel_index(flat, value.shape)
+        old = value[idx]
+        value[idx] = old + h
+        plus = scalar(f())
+        value[idx] = old - h
+        minus = scalar(f())
+        value[idx] = old
+        numeric[n] = (plus - minus) / (2 * h)
+    return rel_error(np.asarray(analytic).ravel()[picked], numeric)
+
+
+def check_layer(
+    layer, x: np.ndarray, labels=None, h: float = 1e-5, seed: int = 0, entries: int | None = None
+) -> dict[str, float]:
     """Compare every analytic gradient of ``layer`` with the numerical one.
 
     For an ordinary layer the scalar checked is ``sum(forward(x) * dout)`` with a fixed random
     ``dout``; for a loss (``labels`` given) it is ``forward(x, labels)``. Returns the relative
-    error per name: ``"x"`` for the input and each parameter's key (``"W"``, ``"0.W"``, ...).
+    error per name: ``"x"`` for the input and each parameter's key (``"W"``, ``"0.W"``,
+    ``"2.0.W"`` in a nested model, ...). Any :class:`~scratchcnn.layers.Layer` works, a whole
+    model too, in the mode it is in: a layer with a random generator (``Dropout`` in training
+    mode) has it restarted before every forward pass, so each pass draws the same mask.
+
+    ``entries`` limits the check to that many randomly chosen entries of each array (drawn with
+    ``seed``): two forward passes per entry make a full check of a large layer slow.
     """
     if labels is None:
-        out = layer.forward(x)
+        f = _replaying(layer, lambda: layer.forward(x))
+        out = f()
         dout = np.random.default_rng(seed).standard_normal(out.shape)
         dx = layer.backward(dout)
-        f = lambda: layer.forward(x)  # noqa: E731
     else:
         dout = None
-        layer.forward(x, labels)
+        f = _replaying(layer, lambda: layer.forward(x, labels))
+        f()
         dx = layer.backward()
-        f = lambda: layer.forward(x, labels)  # noqa: E731
     params, grads = _params(layer)
     analytic = {"x": dx, **{k: g.copy() for k, g in grads().items()}}
+    if entries is not None:
+        if isinstance(entries, bool) or not isinstance(entries, (int, np.integer)) or entries < 1:
+            raise ValueError(f"check_layer: entries must be a positive integer or None, got {entries!r}")
+        pick = np.random.default_rng(seed + 1)
+        errors = {"x": _sampled_error(f, x, analytic["x"], h, dout, int(entries), pick)}
+        for name, value in params.items():
+            errors[name] = _sampled_error(f, value, analytic[name], h, dout, int(entries), pick)
+        return errors
     errors = {"x": rel_error(analytic["x"], numerical_gradient(lambda _: f(), x, h, dout))}
     for name, value in params.items():
         errors[name] = rel_error(analytic[name], numerical_gradient(lambda _: f(), value, h, dout))

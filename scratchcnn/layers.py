@@ -17,6 +17,21 @@ Conventions, stated once:
   input of the other float type rather than silently upcasting.
 - ``backward(dout, input_grad=False)`` skips computing the input gradient; ``Sequential`` uses it
   for its first layer during training, where nobody needs the gradient of the images.
+
+The protocol, one for every layer (:class:`Layer` declares it; :class:`Sequential` is a layer too):
+
+- ``forward(x)`` and ``backward(dout, input_grad=True)``;
+- ``params`` and ``grads``: dicts with the same keys (``layer.params["W"]``); calling them,
+  ``model.params()``, returns the same dict. A ``Sequential``'s are built from its layers',
+  named ``"<index>.<key>"`` and recursively so for nested models (``"2.0.W"``);
+- ``output_shape(input_shape)`` and ``flops(input_shape, input_grad=True)``, both for a batch
+  shape ``(N, ...)``, so that :func:`scratchcnn.perf.model_flops` counts any layer;
+- ``train()`` and ``eval()`` set ``training``, which only :class:`Dropout` reads;
+  :func:`scratchcnn.train.fit` and :func:`~scratchcnn.train.evaluate` switch it.
+
+A new activation such as ``tanh`` subclasses :class:`Elementwise` and works in ``fit``,
+``model_flops`` and ``check_layer`` without touching any other module. Losses have their own
+small base, :class:`Loss`.
 """
 
 from __future__ import annotations
@@ -31,6 +46,8 @@ from ._validate import as_float_dtype, check_array, check_finite, check_grad, po
 
 __all__ = [
     "Layer",
+    "Elementwise",
+    "Loss",
     "Conv2D",
     "MaxPool2D",
     "ReLU",
@@ -39,6 +56,9 @@ __all__ = [
     "Affine",
     "SoftmaxCrossEntropy",
     "Sequential",
+    "Dropout",
+    "im2col",
+    "col2im",
     "softmax",
     "log_softmax",
     "conv_output_size",
@@ -67,12 +87,74 @@ def _rng(rng) -> np.random.Generator:
     raise TypeError(f"rng must be a numpy Generator, an integer seed or None, got {type(rng).__name__}")
 
 
+def _mapping(layer, name: str) -> dict:
+    """``layer.params`` or ``layer.grads`` as a dict (``{}`` for an object without parameters)."""
+    value = getattr(layer, name, None)
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else value()
+
+
+class ParamDict(dict):
+    """A dict of named arrays that can also be called: ``model.params()`` is ``model.params``."""
+
+    def __call__(self) -> "ParamDict":
+        return self
+
+
 class Layer:
-    """Base class: a layer with no parameters unless it sets ``params`` and ``grads``."""
+    """Base class and protocol of every layer (see the module docstring).
+
+    A layer has no parameters unless it sets ``params`` and ``grads`` (dicts with the same keys).
+    Subclasses implement ``forward`` and ``backward``, and ``output_shape`` and ``flops`` when
+    the layer changes the shape or is not elementwise.
+    """
+
+    training: bool = True
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.training = True
+
+    @property
+    def params(self) -> ParamDict:
+        """Parameter arrays by name (the layer's own arrays: an optimizer updates them in place)."""
+        return self.__dict__.setdefault("_params", ParamDict())
+
+    @params.setter
+    def params(self, value) -> None:
+        self.__dict__["_params"] = ParamDict(value)
+
+    @property
+    def grads(self) -> ParamDict:
+        """Gradient arrays with the keys of ``params``, filled by ``backward``."""
+        return self.__dict__.setdefault("_grads", ParamDict())
+
+    @grads.setter
+    def grads(self, value) -> None:
+        self.__dict__["_grads"] = ParamDict(value)
+
+    def train(self, mode: bool = True) -> "Layer":
+        """Training mode (the default): layers such as Dropout behave as in training. Returns self."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> "Layer":
+        """Evaluation mode: Dropout becomes the identity. Returns self."""
+        return self.train(False)
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """The output's shape for an input of ``input_shape`` ``(N, ...)``: the same by default."""
+        return tuple(input_shape)
+
+    def flops(self, input_shape: tuple, input_grad: bool = True) -> tuple[int, int]:
+        """``(forward, backward)`` FLOPs for an input of ``input_shape`` (see :mod:`scratchcnn.perf`)."""
+        raise TypeError(
+            f"model_flops does not know how to count {type(self).__name__}: give the layer a method "
+            "flops(input_shape, input_grad=True) returning (forward FLOPs, backward FLOPs), "
+            "or subclass Elementwise for an activation"
+        )
 
     def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -102,6 +184,86 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def _im2col(x: np.ndarray, k: int, s: int, p: int, ones_row: bool) -> tuple[np.ndarray, int, int]:
+    """im2col with an optional last row of ones (the bias row); returns the matrix, H_out, W_out."""
+    n, c, h, w = x.shape
+    ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
+    if p:
+        x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    # Every K x K window, as a read-only view (no copy): (N, C, H_out, W_out, K, K).
+    windows = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+    # im2col, transposed: row (c, i, j) holds pixel (i, j) of every window of channel c, over
+    # all images. K*K strided copies fill it; no loop over pixels, images or channels.
+    rows = c * k * k + int(ones_row)
+    cols = np.empty((rows, n, ho, wo), dtype=x.dtype)  # (C*K*K [+ 1], N, H_out, W_out)
+    body = cols[: c * k * k].reshape(c, k, k, n, ho, wo)
+    for i in range(k):
+        for j in range(k):
+            body[:, i, j] = windows[..., i, j].transpose(1, 0, 2, 3)
+    if ones_row:
+        cols[-1] = 1.0  # the bias row
+    return cols.reshape(rows, n * ho * wo), ho, wo
+
+
+def _window_args(x_shape, kernel_size, stride, padding, who: str) -> tuple[int, int, int]:
+    if len(x_shape) != 4:
+        raise ValueError(f"{who} expected images (N, C, H, W), got shape {tuple(x_shape)}")
+    return (
+        positive_int(kernel_size, "kernel_size", who),
+        positive_int(stride, "stride", who),
+        positive_int(padding, "padding", who, minimum=0),
+    )
+
+
+def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """Every ``K x K`` window of a batch of images as a column of one matrix (derived in chapter 8).
+
+    Inputs: ``x`` of shape ``(N, C, H, W)``. Returns ``cols`` of shape
+    ``(C*K*K, N*H_out*W_out)``: row ``(c, p, q)`` (channel, row and column inside the window),
+    column ``(n, i, j)`` (image, output row, output column), so that
+    ``cols[(c, p, q), (n, i, j)] = x_padded[n, c, i*S + p, j*S + q]``. A convolution is then one
+    product, ``W.reshape(C_out, -1) @ cols``. The dtype of ``x`` is kept.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"im2col expected a NumPy array (N, C, H, W), got {type(x).__name__}")
+    k, s, p = _window_args(x.shape, kernel_size, stride, padding, "im2col")
+    return _im2col(x, k, s, p, ones_row=False)[0]
+
+
+def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """The adjoint of :func:`im2col`: add each column's entries back onto the image they came from.
+
+    Inputs: ``cols`` of shape ``(C*K*K, N*H_out*W_out)`` in :func:`im2col`'s layout and the
+    shape ``(N, C, H, W)`` of the (unpadded) images. Returns ``dx`` of shape ``(N, C, H, W)``,
+    in which a pixel covered by several windows (stride < kernel) receives the sum of their
+    entries, and the padding's entries are dropped. This is the convolution's input gradient
+    once ``cols`` is ``W.reshape(C_out, -1).T @ dout``.
+    """
+    n, c, h, w = x_shape if len(x_shape) == 4 else (None,) * 4
+    k, s, p = _window_args(tuple(x_shape), kernel_size, stride, padding, "col2im")
+    ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
+    if not isinstance(cols, np.ndarray) or cols.shape != (c * k * k, n * ho * wo):
+        got = cols.shape if isinstance(cols, np.ndarray) else type(cols).__name__
+        raise ValueError(f"col2im expected cols of shape (C*K*K, N*H_out*W_out) = {(c * k * k, n * ho * wo)}, got {got}")
+    blocks = cols.reshape(c, k, k, n, ho, wo)
+    # Add each window offset's block back where it was read from. One offset's positions never
+    # repeat, so `+=` on the strided view is exact; overlapping windows (stride < kernel)
+    # accumulate across offsets.
+    dxp = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=cols.dtype)  # (N, C, H + 2P, W + 2P)
+    for i in range(k):
+        for j in range(k):
+            dxp[:, :, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s] += blocks[:, i, j].transpose(1, 0, 2, 3)
+    return dxp[:, :, p : p + h, p : p + w] if p else dxp
+
+
+def _expect_images(layer, input_shape: tuple, channels: int | None = None) -> tuple[int, int, int, int]:
+    if len(input_shape) != 4:
+        raise ValueError(f"model_flops: {layer!r} needs one input of shape (C, H, W), got {tuple(input_shape[1:])}")
+    if channels is not None and input_shape[1] != channels:
+        raise ValueError(f"model_flops: {layer!r} needs {channels} input channels, got shape {tuple(input_shape[1:])}")
+    return tuple(input_shape)
 
 
 class Conv2D(Layer):
@@ -166,21 +328,9 @@ class Conv2D(Layer):
         n, c, h, w = x.shape
         if c != self.in_channels:
             raise ValueError(f"Conv2D expected input (N, {self.in_channels}, H, W), got shape {x.shape}")
-        k, s, p = self.kernel_size, self.stride, self.padding
-        _, f, ho, wo = self.output_shape(x.shape)
-        if p:
-            x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-        # Every K x K window, as a read-only view (no copy): (N, C, H_out, W_out, K, K).
-        windows = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]
-        # im2col, transposed: row (c, i, j) holds pixel (i, j) of every window of channel c, over
-        # all images. K*K strided copies fill it; no loop over pixels, images or channels.
-        cols = np.empty((c * k * k + 1, n, ho, wo), dtype=x.dtype)  # (C*K*K + 1, N, H_out, W_out)
-        body = cols[:-1].reshape(c, k, k, n, ho, wo)
-        for i in range(k):
-            for j in range(k):
-                body[:, i, j] = windows[..., i, j].transpose(1, 0, 2, 3)
-        cols[-1] = 1.0  # the bias row
-        cols = cols.reshape(c * k * k + 1, n * ho * wo)
+        f = self.out_channels
+        # im2col with a last row of ones: (C*K*K + 1, N*H_out*W_out)
+        cols, ho, wo = _im2col(x, self.kernel_size, self.stride, self.padding, ones_row=True)
         wb = np.concatenate([self.params["W"].reshape(f, -1), self.params["b"][:, None]], axis=1)
         out = wb @ cols  # (C_out, N*H_out*W_out)
         self._cols, self._x_shape = cols, (n, c, h, w)
@@ -200,17 +350,17 @@ class Conv2D(Layer):
         if not input_grad:
             return None
         dcols = self.params["W"].reshape(f, -1).T @ d2  # (C*K*K, N*H_out*W_out)
-        dcols = dcols.reshape(c, k, k, n, ho, wo)
-        # col2im: add each window offset's gradient back where it was read from. One offset's
-        # positions never repeat, so `+=` on the strided view is exact; overlapping windows
-        # (stride < kernel) accumulate across offsets.
-        dxp = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=dout.dtype)
-        for i in range(k):
-            for j in range(k):
-                dxp[:, :, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s] += (
-                    dcols[:, i, j].transpose(1, 0, 2, 3)
-                )
-        return dxp[:, :, p : p + h, p : p + w] if p else dxp
+        return col2im(dcols, self._x_shape, k, s, p)  # (N, C, H, W)
+
+    def flops(self, input_shape: tuple, input_grad: bool = True) -> tuple[int, int]:
+        n, c, _, _ = _expect_images(self, input_shape, self.in_channels)
+        _, f, ho, wo = self.output_shape(input_shape)
+        k = self.kernel_size
+        gemm = n * 2 * c * k * k * f * ho * wo  # one multiply-add per weight and output pixel
+        # dW is one product as large as the forward, db one add per output; dx is another
+        # product, plus one add per im2col entry to put each window back (col2im).
+        backward = gemm + n * f * ho * wo + ((gemm + n * c * k * k * ho * wo) if input_grad else 0)
+        return gemm, backward
 
 
 class MaxPool2D(Layer):
@@ -234,6 +384,14 @@ class MaxPool2D(Layer):
         n, c, h, w = input_shape
         k, s = self.kernel_size, self.stride
         return (n, c, conv_output_size(h, k, s), conv_output_size(w, k, s))
+
+    def flops(self, input_shape: tuple, input_grad: bool = True) -> tuple[int, int]:
+        _expect_images(self, input_shape)
+        windows = math.prod(self.output_shape(input_shape))
+        k = self.kernel_size
+        # K*K - 1 comparisons find a window's maximum; backward compares each of the K*K
+        # positions with it and routes the gradient (one FLOP per position).
+        return windows * (k * k - 1), windows * k * k if input_grad else 0
 
     def _views(self, a: np.ndarray, ho: int, wo: int) -> Iterator[np.ndarray]:
         """The K*K strided views of ``a``, one per window offset, in row-major order."""
@@ -281,7 +439,22 @@ class MaxPool2D(Layer):
         return dx
 
 
-class ReLU(Layer):
+class Elementwise(Layer):
+    """A layer applied to each element on its own (an activation): the shape is kept.
+
+    ``flops`` counts ``forward_flops`` and ``backward_flops`` per element; a subclass sets the
+    two class attributes and writes ``forward`` and ``backward``.
+    """
+
+    forward_flops: int = 1
+    backward_flops: int = 1
+
+    def flops(self, input_shape: tuple, input_grad: bool = True) -> tuple[int, int]:
+        size = math.prod(input_shape)
+        return self.forward_flops * size, self.backward_flops * size if input_grad else 0
+
+
+class ReLU(Elementwise):
     """``max(x, 0)``; its gradient is 1 where ``x > 0`` and 0 elsewhere (0 at ``x = 0``)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -295,8 +468,11 @@ class ReLU(Layer):
         return dout * (self._x > 0) if input_grad else None
 
 
-class Sigmoid(Layer):
+class Sigmoid(Elementwise):
     """``1 / (1 + exp(-x))``, computed without overflow; its gradient is ``s * (1 - s)``."""
+
+    forward_flops = 4  # exp, add, divide, select
+    backward_flops = 3  # s * (1 - s) * dout: one subtract, two multiplies
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_array(x, "Sigmoid", "of any shape", None, finite=False)
@@ -329,6 +505,12 @@ class Flatten(Layer):
         self._require_forward("_shape")
         check_grad(dout, "Flatten", (self._shape[0], math.prod(self._shape[1:])))
         return dout.reshape(self._shape) if input_grad else None
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], math.prod(input_shape[1:]))
+
+    def flops(self, input_shape: tuple, input_grad: bool = True) -> tuple[int, int]:
+        return 0, 0
 
 
 class Affine(Layer):
@@ -371,6 +553,61 @@ class Affine(Layer):
         np.sum(dout, axis=0, out=self.grads["b"])
         return dout @ self.params["W"].T if input_grad else None
 
+    def output_shape(self, input_shape: tuple) -> tuple:
+        if tuple(input_shape[1:]) != (self.in_features,):
+            raise ValueError(
+                f"model_flops: {self!r} expects one input of shape ({self.in_features},), "
+                f"but the layer before it gives {tuple(input_shape[1:])} (add a Flatten layer first?)"
+            )
+        return (input_shape[0], self.out_features)
+
+    def flops(self, input_shape: tuple, input_grad: bool = True) -> tuple[int, int]:
+        n = self.output_shape(input_shape)[0]
+        gemm = n * 2 * self.in_features * self.out_features
+        # dW is a product as large as the forward, db one add per output; dx another product.
+        return gemm, gemm + n * self.out_features + (gemm if input_grad else 0)
+
+
+class Dropout(Elementwise):
+    """Inverted dropout (Srivastava et al. 2014): in training, zero each input with probability ``p``.
+
+    The survivors are multiplied by ``1 / (1 - p)``, so the expected output equals the input and
+    nothing needs rescaling at test time: in evaluation mode (``eval()``) the layer is the
+    identity. ``p`` is the probability of *dropping* (PyTorch's convention); ``rng`` is a
+    Generator or a seed and draws a new mask on every training forward pass.
+    """
+
+    forward_flops = 2  # compare a uniform draw with p, multiply
+    backward_flops = 1  # multiply by the same mask
+
+    def __init__(self, p: float = 0.5, rng=None) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p (the probability of dropping) must be in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.rng = _rng(rng)
+        self._mask: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"Dropout(p={self.p})"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(x, "Dropout", "of any shape", None, finite=False)
+        self._shape = x.shape
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return x
+        keep = self.rng.random(x.shape) >= self.p  # each input survives with probability 1 - p
+        self._mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.p)  # 0 or 1 / (1 - p)
+        return x * self._mask
+
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        self._require_forward("_shape")
+        check_grad(dout, "Dropout", self._shape)
+        if not input_grad:
+            return None
+        return dout if self._mask is None else dout * self._mask
+
 
 def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """``log softmax`` by log-sum-exp: subtracting the maximum first keeps ``exp`` finite."""
@@ -390,7 +627,27 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
-class SoftmaxCrossEntropy:
+class Loss:
+    """Base of the losses: ``forward(logits, labels)`` returns a float, ``backward()`` dL/dlogits.
+
+    A loss is not a layer (it takes labels and ends the chain), so it has no parameters and no
+    mode; ``loss(logits, labels)`` is ``loss.forward(logits, labels)``.
+    """
+
+    def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, dout: float = 1.0) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, logits: np.ndarray, labels: np.ndarray) -> float:
+        return self.forward(logits, labels)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class SoftmaxCrossEntropy(Loss):
     """Softmax followed by the mean cross-entropy: ``L = -(1/N) sum_n log p[n, y_n]``.
 
     ``forward(logits, labels)`` returns the loss as a Python float; ``backward()`` returns
@@ -426,33 +683,73 @@ class SoftmaxCrossEntropy:
         return "SoftmaxCrossEntropy()"
 
 
-class Sequential:
-    """Layers applied in order. ``params()``/``grads()`` name each array ``"<index>.<key>"``."""
+class Sequential(Layer):
+    """Layers applied in order; itself a :class:`Layer`, so models nest.
+
+    ``params``/``grads`` (or ``params()``/``grads()``) name each array ``"<index>.<key>"``,
+    recursively: the ``W`` of layer 0 of a model at index 2 is ``"2.0.W"``. They are built anew
+    on each access, but the values are the layers' own arrays.
+    """
 
     def __init__(self, layers: Iterable[Layer]) -> None:
         self.layers = list(layers)
+        self.training = True
         for i, layer in enumerate(self.layers):
             if not (hasattr(layer, "forward") and hasattr(layer, "backward")):
                 raise TypeError(f"Sequential: item {i} ({type(layer).__name__}) has no forward/backward")
+
+    @property
+    def params(self) -> ParamDict:
+        return ParamDict(
+            (f"{i}.{k}", v) for i, layer in enumerate(self.layers) for k, v in _mapping(layer, "params").items()
+        )
+
+    @params.setter
+    def params(self, value) -> None:
+        raise AttributeError("Sequential.params is built from its layers: set the layers' params instead")
+
+    @property
+    def grads(self) -> ParamDict:
+        return ParamDict(
+            (f"{i}.{k}", v) for i, layer in enumerate(self.layers) for k, v in _mapping(layer, "grads").items()
+        )
+
+    @grads.setter
+    def grads(self, value) -> None:
+        raise AttributeError("Sequential.grads is built from its layers: set the layers' grads instead")
+
+    def train(self, mode: bool = True) -> "Sequential":
+        """Put this model and every layer in it (nested ones too) in training mode; returns self."""
+        self.training = bool(mode)
+        for layer in self.layers:
+            if hasattr(layer, "train"):
+                layer.train(mode)
+        return self
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        for layer in self.layers:
+            input_shape = layer.output_shape(input_shape)
+        return tuple(input_shape)
+
+    def flops(self, input_shape: tuple, input_grad: bool = True) -> tuple[int, int]:
+        """The layers' FLOPs added up; only the first layer skips its input gradient when asked."""
+        fwd = bwd = 0
+        for i, layer in enumerate(self.layers):
+            f, b = layer.flops(input_shape, input_grad=input_grad or i > 0)
+            input_shape = layer.output_shape(input_shape)
+            fwd, bwd = fwd + f, bwd + b
+        return fwd, bwd
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.layers:
             x = layer.forward(x)
         return x
 
-    __call__ = forward
-
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Backpropagate ``dout``; ``input_grad=False`` skips the (unused) gradient of the input."""
         for i in range(len(self.layers) - 1, -1, -1):
             dout = self.layers[i].backward(dout, input_grad=input_grad or i > 0)
         return dout
-
-    def params(self) -> dict[str, np.ndarray]:
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
-
-    def grads(self) -> dict[str, np.ndarray]:
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
 
     def astype(self, dtype) -> "Sequential":
         for layer in self.layers:
@@ -464,10 +761,18 @@ class Sequential:
         return next((layer.dtype for layer in self.layers if layer.dtype is not None), None)
 
     def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-        """Predicted class of every input: the argmax of the logits, computed in batches."""
-        return np.concatenate(
-            [self.forward(x[i : i + batch_size]).argmax(axis=1) for i in range(0, len(x), batch_size)]
-        ) if len(x) else np.zeros(0, dtype=np.int64)
+        """Predicted class of every input: the argmax of the logits, in batches, in eval mode.
+
+        The model is put back in the mode it was in (training or evaluation) afterwards.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            return np.concatenate(
+                [self.forward(x[i : i + batch_size]).argmax(axis=1) for i in range(0, len(x), batch_size)]
+            ) if len(x) else np.zeros(0, dtype=np.int64)
+        finally:
+            self.train(was_training)
 
     def summary(self, input_shape: tuple) -> str:
         """A table of each layer's output shape and parameter count for ``input_shape``."""
@@ -475,7 +780,7 @@ class Sequential:
         rows, total = [], 0
         for layer in self.layers:
             x = layer.forward(x)
-            count = sum(v.size for v in layer.params.values())
+            count = sum(v.size for v in _mapping(layer, "params").values())
             total += count
             rows.append((repr(layer), str(x.shape), f"{count:,}"))
         rows.append(("total", "", f"{total:,}"))

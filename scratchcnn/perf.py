@@ -18,8 +18,9 @@ Public API (all counts are per sample, all times in seconds)
 ``affine_flops(in_features, out_features)``
     FLOPs of ``x @ W + b`` for one sample.
 ``model_flops(model, input_shape, input_grad=False) -> FlopCount``
-    Walks a :class:`~scratchcnn.layers.Sequential` (or a list of layers) for one input of shape
-    ``(C, H, W)`` and counts every layer's forward and backward FLOPs; ``.forward``,
+    Walks a :class:`~scratchcnn.layers.Sequential` (or a list of layers; nested models are
+    expanded) for one input of shape ``(C, H, W)`` and asks every layer for its forward and
+    backward FLOPs (``layer.flops``); ``.forward``,
     ``.backward``, ``.step`` (forward + backward) are the totals, ``.table()`` prints them.
 ``measure_gemm_gflops(m=1024, k=None, n=None, *, dtype=np.float32, repeat=5, seed=0)``
     This machine's matrix-multiply rate in GFLOP/s (best of ``repeat`` products): for square
@@ -45,17 +46,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .layers import (
-    Affine,
-    Conv2D,
-    Flatten,
-    MaxPool2D,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    SoftmaxCrossEntropy,
-    conv_output_size,
-)
+from .layers import Sequential, Sigmoid, SoftmaxCrossEntropy
 
 __all__ = [
     "conv_flops",
@@ -71,9 +62,10 @@ __all__ = [
     "LayerTiming",
 ]
 
-# FLOPs per element of the elementwise layers, forward and backward (see model_flops).
-SIGMOID_FORWARD_PER_ELEMENT = 4  # exp, add, divide, select
-SIGMOID_BACKWARD_PER_ELEMENT = 3  # s * (1 - s) * dout: one subtract, two multiplies
+# FLOPs per element of the sigmoid, forward and backward (each layer counts itself: see
+# model_flops and the layers' ``flops`` methods).
+SIGMOID_FORWARD_PER_ELEMENT = Sigmoid.forward_flops  # exp, add, divide, select
+SIGMOID_BACKWARD_PER_ELEMENT = Sigmoid.backward_flops  # s * (1 - s) * dout: one subtract, two multiplies
 
 
 def _count(value, name: str, who: str, minimum: int = 1) -> int:
@@ -144,56 +136,34 @@ class FlopCount:
         return "\n".join(rows)
 
 
-def _layer_flops(layer, shape: tuple, input_grad: bool) -> tuple[tuple, int, int]:
-    """``(output shape, forward FLOPs, backward FLOPs)`` of ``layer`` for one input of ``shape``."""
-    size_in = math.prod(shape)
-    if isinstance(layer, Conv2D):
-        c, h, w = _expect_chw(shape, layer)
-        k, s, p = layer.kernel_size, layer.stride, layer.padding
-        ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
-        f = layer.out_channels
-        gemm = conv_flops(c, f, k, ho, wo)
-        # dW is one product as large as the forward, db one add per output; dx is another
-        # product, plus one add per im2col entry to put each window back (col2im).
-        backward = gemm + f * ho * wo + ((gemm + c * k * k * ho * wo) if input_grad else 0)
-        return (f, ho, wo), gemm, backward
-    if isinstance(layer, MaxPool2D):
-        c, h, w = _expect_chw(shape, layer)
-        k, s = layer.kernel_size, layer.stride
-        out = (c, conv_output_size(h, k, s), conv_output_size(w, k, s))
-        windows = math.prod(out)
-        # K*K - 1 comparisons find a window's maximum; backward compares each of the K*K
-        # positions with it and routes the gradient (one FLOP per position).
-        return out, windows * (k * k - 1), windows * k * k if input_grad else 0
-    if isinstance(layer, ReLU):
-        return shape, size_in, size_in if input_grad else 0
-    if isinstance(layer, Sigmoid):
-        back = SIGMOID_BACKWARD_PER_ELEMENT * size_in if input_grad else 0
-        return shape, SIGMOID_FORWARD_PER_ELEMENT * size_in, back
-    if isinstance(layer, Flatten):
-        return (size_in,), 0, 0
-    if isinstance(layer, Affine):
-        if shape != (layer.in_features,):
-            raise ValueError(
-                f"model_flops: {layer!r} expects one input of shape ({layer.in_features},), "
-                f"but the layer before it gives {shape} (add a Flatten layer first?)"
+def _layer_rows(layers, shape: tuple, input_grad: bool, prefix: str | None = None):
+    """``LayerFlops`` rows of ``layers`` for one input of per-sample ``shape``, and the output shape.
+
+    Each layer counts itself (its ``flops`` and ``output_shape`` methods, on a batch of one); a
+    nested :class:`~scratchcnn.layers.Sequential` is expanded into its layers' rows, and then
+    every row's name starts with its path of indices (``"1.0 Conv2D(...)"``).
+    """
+    if prefix is None:  # the top level: paths only when something is nested
+        prefix = "" if any(isinstance(layer, Sequential) for layer in layers) else None
+    rows = []
+    for i, layer in enumerate(layers):
+        grad = input_grad or i > 0
+        if isinstance(layer, Sequential):
+            inner, shape = _layer_rows(layer.layers, shape, grad, prefix=f"{prefix or ''}{i}.")
+            rows += inner
+            continue
+        counter = getattr(layer, "flops", None)
+        if not callable(counter):
+            raise TypeError(
+                f"model_flops does not know how to count {type(layer).__name__}: give it a method "
+                "flops(input_shape, input_grad=True) (scratchcnn.layers.Layer declares it)"
             )
-        gemm = affine_flops(layer.in_features, layer.out_features)
-        # dW is a product as large as the forward, db one add per output; dx another product.
-        backward = gemm + layer.out_features + (gemm if input_grad else 0)
-        return (layer.out_features,), gemm, backward
-    raise TypeError(
-        f"model_flops does not know how to count {type(layer).__name__}; it counts Conv2D, "
-        "MaxPool2D, ReLU, Sigmoid, Flatten and Affine"
-    )
-
-
-def _expect_chw(shape: tuple, layer) -> tuple[int, int, int]:
-    if len(shape) != 3:
-        raise ValueError(f"model_flops: {layer!r} needs one input of shape (C, H, W), got {shape}")
-    if isinstance(layer, Conv2D) and shape[0] != layer.in_channels:
-        raise ValueError(f"model_flops: {layer!r} needs {layer.in_channels} input channels, got shape {shape}")
-    return shape
+        batch = (1,) + shape
+        fwd, bwd = counter(batch, input_grad=grad)
+        shape = tuple(int(d) for d in layer.output_shape(batch)[1:])
+        name = repr(layer) if prefix is None else f"{prefix}{i} {layer!r}"  # "1.0 Conv2D(...)"
+        rows.append(LayerFlops(name, shape, int(fwd), int(bwd)))
+    return rows, shape
 
 
 def model_flops(model, input_shape: tuple, input_grad: bool = False) -> FlopCount:
@@ -201,7 +171,9 @@ def model_flops(model, input_shape: tuple, input_grad: bool = False) -> FlopCoun
 
     ``model`` is a :class:`~scratchcnn.layers.Sequential` or a list of layers; ``input_shape``
     is the shape of ONE sample, ``(C, H, W)`` (no batch axis). Nothing is computed: the counts
-    follow from the shapes.
+    follow from the shapes, and each layer gives its own through its ``flops`` method (a new
+    layer counts itself; a nested ``Sequential`` is expanded into its layers, each named by its
+    path of indices, ``"0.1 ReLU()"``).
 
     Forward: convolution and affine layers as in :func:`conv_flops` and :func:`affine_flops`;
     ReLU one FLOP per element, Sigmoid four; max pooling ``K*K - 1`` comparisons per window;
@@ -228,12 +200,8 @@ def model_flops(model, input_shape: tuple, input_grad: bool = False) -> FlopCoun
             f"model_flops counts per sample: give the shape of one input, (C, H, W), without the batch "
             f"axis; got the 4-axis shape {input_shape} (use {input_shape[1:]})"
         )
-    shape = tuple(int(d) for d in input_shape)
-    counts = []
-    for i, layer in enumerate(layers):
-        shape, fwd, bwd = _layer_flops(layer, shape, input_grad=input_grad or i > 0)
-        counts.append(LayerFlops(repr(layer), shape, fwd, bwd))
-    return FlopCount(tuple(counts))
+    rows, _ = _layer_rows(layers, tuple(int(d) for d in input_shape), input_grad)
+    return FlopCount(tuple(rows))
 
 
 @dataclass(frozen=True)
