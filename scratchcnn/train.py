@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from ._validate import NonFiniteError
+from ._validate import NonFiniteError, positive_int
 from .layers import SoftmaxCrossEntropy
 
 __all__ = ["fit", "evaluate", "History"]
@@ -41,41 +41,141 @@ class History:
         return len(self.train_loss)
 
 
-def _check_data(X, y, who: str, model) -> None:
+def _check_data(X, y, who: str, model, what: str = "X") -> np.ndarray:
+    """Validate ``(X, y)`` once, before any update; return ``y`` as an integer array.
+
+    Refuses an empty data set, non-float or non-finite images (saying where the first NaN or
+    infinity is), labels that are not integers, do not match ``X`` in length or do not lie in
+    ``0..classes-1`` (``classes`` is the model's number of outputs when it can say).
+    """
     if not isinstance(X, np.ndarray) or X.ndim < 2:
-        raise ValueError(f"{who}: X must be an array (N, ...), got {getattr(X, 'shape', type(X).__name__)}")
+        raise ValueError(f"{who}: {what} must be a NumPy array (N, ...), got {getattr(X, 'shape', type(X).__name__)}")
+    if len(X) == 0:
+        raise ValueError(f"{who}: {what} holds no examples (shape {X.shape}); pass at least one image")
     if X.dtype.kind != "f":
-        raise TypeError(f"{who}: X must be floating point, got {X.dtype}; scale the images first (scratchcnn.preprocess)")
+        raise TypeError(f"{who}: {what} must be floating point, got {X.dtype}; scale the images first (scratchcnn.preprocess)")
     dtype = getattr(model, "dtype", None)
     if dtype is not None and X.dtype != dtype:
-        raise TypeError(f"{who}: the model is {dtype} but X is {X.dtype}; use X.astype(np.{dtype}) or model.astype(np.{X.dtype})")
+        raise TypeError(f"{who}: the model is {dtype} but {what} is {X.dtype}; use {what}.astype(np.{dtype}) or model.astype(np.{X.dtype})")
+    if not np.isfinite(np.sum(X, dtype=np.float64)):
+        finite = np.isfinite(X)
+        if not finite.all():
+            first = tuple(int(i) for i in np.argwhere(~finite)[0])
+            nan, bad = int(np.isnan(X).sum()), int(X.size - np.count_nonzero(finite))
+            kinds = "NaN" if nan == bad else ("infinite" if nan == 0 else "NaN or infinite")
+            examples = int(np.count_nonzero(~finite.reshape(len(X), -1).all(axis=1)))
+            raise ValueError(
+                f"{who}: the data {what} contains {bad} {kinds} values in {examples} of its {len(X)} examples, "
+                f"the first at {what}[{', '.join(map(str, first))}]. This is not the learning rate: fix or drop "
+                f"those examples (np.isfinite({what}).all(axis=tuple(range(1, {what}.ndim))) marks the good ones)"
+            )
+    label = "y" if what == "X" else "y" + what[1:]
     y = np.asarray(y)
     if y.shape != (len(X),):
-        raise ValueError(f"{who}: y must have shape ({len(X)},) to match X {X.shape}, got {y.shape}")
+        raise ValueError(f"{who}: {label} must have shape ({len(X)},) to match {what} {X.shape}, got {y.shape}")
     if y.dtype.kind not in "iu":
-        raise TypeError(f"{who}: y must hold integer class labels, got {y.dtype}")
+        raise TypeError(f"{who}: {label} must hold integer class labels, got {y.dtype}")
+    classes = _classes(model, X.shape)
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or (classes is not None and high >= classes):
+        top = f"{classes - 1} (the model has {classes} outputs)" if classes is not None else "the last class"
+        wrong = np.flatnonzero((y < 0) | (y >= (classes if classes is not None else np.inf)))
+        raise ValueError(
+            f"{who}: labels in {label} must lie in 0..{top}; {len(wrong)} do not, the first "
+            f"{label}[{wrong[0]}] = {y[wrong[0]]}. Nothing was trained: fix the labels or the model's output size"
+        )
+    return y
 
 
-def _diverged(loss: float, params: dict[str, np.ndarray]) -> str | None:
-    """Why training cannot go on (a NaN/infinite loss or parameter), or None."""
-    if not math.isfinite(loss):
-        return f"the loss became {loss}"
-    for name, value in params.items():
-        if not np.isfinite(np.sum(value, dtype=np.float64)):
-            return f"parameter {name} became NaN or infinite"
-    return None
+def _classes(model, input_shape: tuple) -> int | None:
+    """The model's number of outputs (classes) for inputs of ``input_shape``, or None if it cannot say."""
+    try:
+        shape = model.output_shape((1, *input_shape[1:]))
+        return int(shape[-1]) if len(shape) == 2 else None
+    except Exception:  # noqa: BLE001 - no output_shape, or it refuses this input: forward will say why
+        return None
+
+
+# Divergence. A NaN or infinity ends training at once. Weights can also grow without bound and
+# never overflow (a dead ReLU network under a huge learning rate sits at a loss near ln(classes)
+# with weights hundreds of times their initial size), so two more signs are watched:
+# - the loss, averaged over the last LOSS_WINDOW steps, above LOSS_FACTOR times where it started
+#   (an untrained classifier starts near ln(classes));
+# - a parameter whose root-mean-square grew past WEIGHT_FACTOR times its initial one (or past
+#   WEIGHT_FACTOR * WEIGHT_FLOOR for a small initialisation; biases that start at zero are not compared).
+# Healthy runs of the book's model (lr up to 0.2, momentum 0.9, either input scaling) stay below a
+# growth of 13 and a windowed loss of 5: the thresholds leave a wide margin.
+LOSS_WINDOW = 10
+LOSS_FACTOR = 10.0
+WEIGHT_FACTOR = 100.0
+WEIGHT_FLOOR = 0.1
+
+
+def _rms(value: np.ndarray) -> float:
+    return math.sqrt(float(np.mean(np.square(value, dtype=np.float64)))) if value.size else 0.0
+
+
+class _Watch:
+    """Decides after each step whether training diverged; see the thresholds above."""
+
+    def __init__(self, params: dict[str, np.ndarray], classes: int | None) -> None:
+        self.start = {name: _rms(v) for name, v in params.items()}
+        self.classes = classes
+        self.first_loss: float | None = None
+        self.recent: list[float] = []
+
+    def __call__(self, loss: float, params: dict[str, np.ndarray]) -> str | None:
+        if not math.isfinite(loss):
+            return f"the loss became {loss}"
+        if self.first_loss is None:
+            self.first_loss = loss
+        self.recent = (self.recent + [loss])[-LOSS_WINDOW:]
+        base = max(self.first_loss, math.log(self.classes) if self.classes and self.classes > 1 else 0.0, 1e-3)
+        mean = sum(self.recent) / len(self.recent)
+        if len(self.recent) == LOSS_WINDOW and mean > LOSS_FACTOR * base:
+            return (
+                f"the loss averaged {mean:.4g} over the last {LOSS_WINDOW} steps, more than "
+                f"{LOSS_FACTOR:g} times its value at the start ({base:.3g})"
+            )
+        for name, value in params.items():
+            if not np.isfinite(np.sum(value, dtype=np.float64)):
+                return f"parameter {name} became NaN or infinite"
+            start = self.start.get(name, 0.0)
+            if start > 0:
+                now = _rms(value)
+                if now > WEIGHT_FACTOR * max(start, WEIGHT_FLOOR):
+                    return (
+                        f"parameter {name} grew to {now / start:.3g} times its initial size "
+                        f"(root-mean-square {start:.3g} -> {now:.3g})"
+                    )
+        return None
+
+
+def _train_mode(model, training: bool) -> bool | None:
+    """Switch ``model`` to training or evaluation mode (Dropout reads it); return the old mode."""
+    was = getattr(model, "training", None)
+    switch = getattr(model, "train", None)
+    if callable(switch):
+        switch(training)
+    return was
 
 
 def evaluate(model, X: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> tuple[float, float]:
-    """Mean cross-entropy loss and accuracy of ``model`` on ``(X, y)``."""
-    _check_data(X, y, "evaluate", model)
+    """Mean cross-entropy loss and accuracy of ``model`` on ``(X, y)``, in evaluation mode."""
+    y = _check_data(X, y, "evaluate", model)
+    batch_size = positive_int(batch_size, "batch_size", "evaluate")
     loss_fn = SoftmaxCrossEntropy()
     total_loss, correct = 0.0, 0
-    for i in range(0, len(X), batch_size):
-        logits = model.forward(X[i : i + batch_size])
-        labels = y[i : i + batch_size]
-        total_loss += loss_fn.forward(logits, labels) * len(labels)
-        correct += int((logits.argmax(axis=1) == labels).sum())
+    was = _train_mode(model, False)
+    try:
+        for i in range(0, len(X), batch_size):
+            logits = model.forward(X[i : i + batch_size])
+            labels = y[i : i + batch_size]
+            total_loss += loss_fn.forward(logits, labels) * len(labels)
+            correct += int((logits.argmax(axis=1) == labels).sum())
+    finally:
+        if was is not None:
+            _train_mode(model, was)
     return total_loss / len(X), correct / len(X)
 
 
@@ -96,19 +196,28 @@ def fit(
 
     Each epoch visits the examples in a new order drawn from ``rng`` (a Generator or a seed), so
     a run is reproducible. With ``progress`` one line per epoch sums it up, and a plain-text bar
-    (tqdm) shows progress within epochs that last longer than 2 seconds. A loss, parameter or
-    activation that becomes NaN or infinite stops training with an error.
+    (tqdm) shows progress within epochs that last longer than 2 seconds. The model trains in
+    training mode (``model.train()``) and is evaluated in evaluation mode (``model.eval()``).
+
+    Everything is checked before the first update: ``X`` (and ``X_val``) non-empty, floating and
+    finite (NaN in the data is reported as such, with where), ``y`` integer labels of the right
+    length in ``0..classes-1``. Training stops with a ``FloatingPointError`` that says "training
+    diverged" and suggests a lower learning rate when a loss, parameter or activation becomes NaN
+    or infinite, when the loss stays far above where it started, or when a parameter grows past a
+    hundred times its initial size (``LOSS_FACTOR``, ``WEIGHT_FACTOR``).
     """
-    _check_data(X, y, "fit", model)
+    epochs = positive_int(epochs, "epochs", "fit")  # NumPy integers too: np.int64(2)
+    batch_size = positive_int(batch_size, "batch_size", "fit")
+    y = _check_data(X, y, "fit", model)  # once, up front: nothing is updated before it passes
     if (X_val is None) != (y_val is None):
         raise ValueError("fit: give both X_val and y_val, or neither")
     if X_val is not None:
-        _check_data(X_val, y_val, "fit (validation data)", model)
-    if not (isinstance(epochs, int) and epochs >= 1 and isinstance(batch_size, int) and batch_size >= 1):
-        raise ValueError(f"fit: epochs and batch_size must be positive integers, got {epochs!r} and {batch_size!r}")
+        y_val = _check_data(X_val, y_val, "fit (validation data)", model, what="X_val")
     rng = np.random.default_rng(rng)  # a Generator passes through unchanged
     loss_fn = SoftmaxCrossEntropy()
     history = History()
+    diverged = _Watch(model.params(), _classes(model, X.shape))
+    _train_mode(model, True)
     n = len(X)
     steps = math.ceil(n / batch_size)
     for epoch in range(1, epochs + 1):
@@ -131,7 +240,7 @@ def fit(
                 model.backward(loss_fn.backward(), input_grad=False)
                 params = model.params()
                 optimizer.step(params, model.grads())
-                broken = _diverged(loss, params)
+                broken = diverged(loss, params)
             if broken:
                 bar.close()
                 raise FloatingPointError(
@@ -148,7 +257,7 @@ def fit(
         history.train_acc.append(correct / n)
         line = f"epoch {epoch}/{epochs}: train loss {seen_loss / n:.4f}, train accuracy {correct / n:.2%}"
         if X_val is not None:
-            val_loss, val_acc = evaluate(model, X_val, y_val)
+            val_loss, val_acc = evaluate(model, X_val, y_val)  # back in training mode after
             history.val_loss.append(val_loss)
             history.val_acc.append(val_acc)
             line += f", validation loss {val_loss:.4f}, validation accuracy {val_acc:.2%}"

@@ -127,3 +127,164 @@ def test_numerical_gradient_and_rel_error():
         numerical_gradient(lambda v: 0.0, x.astype(np.float32))
     with pytest.raises(ValueError, match="shapes differ"):
         rel_error(np.zeros(2), np.zeros(3))
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile input (issue 13): every fault stops before the weights change, with a message that
+# names what was expected.
+
+
+def _scalings(X):
+    """The two input scalings the book uses: scale01 (x / 255) and centred (x / 255 - 0.5)."""
+    return {"scale01": X, "centred": X - np.float32(0.5)}
+
+
+@pytest.mark.parametrize("scaling", ["scale01", "centred"])
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning")
+def test_a_learning_rate_far_too_high_is_caught_without_any_overflow(sample, scaling):
+    X = _scalings(sample[0][:1024])[scaling]
+    y = sample[1][:1024]
+    for lr, momentum in [(10.0, 0.0), (10.0, 0.9), (1e12, 0.0)]:
+        with pytest.raises(FloatingPointError, match="training diverged.*Lower the learning rate") as info:
+            fit(book_model(rng=0), X, y, epochs=2, batch_size=32, optimizer=SGD(lr, momentum=momentum),
+                rng=0, progress=False)
+        assert "times its" in str(info.value), str(info.value)  # the loss or the weights said so
+
+
+@pytest.mark.parametrize("scaling", ["scale01", "centred"])
+def test_a_sensible_learning_rate_is_not_mistaken_for_divergence(sample, scaling):
+    X = _scalings(sample[0][:1024])[scaling]
+    for lr, momentum, batch in [(0.2, 0.9, 32), (0.5, 0.0, 32), (0.01, 0.9, 1)]:
+        fit(book_model(rng=0), X[:300] if batch == 1 else X, sample[1][: 300 if batch == 1 else 1024],
+            epochs=1, batch_size=batch, optimizer=SGD(lr, momentum=momentum), rng=0, progress=False)
+
+
+def test_the_loss_staying_far_above_its_start_is_divergence():
+    from scratchcnn.train import LOSS_FACTOR, LOSS_WINDOW, _Watch
+
+    watch = _Watch({"w": np.ones(3)}, classes=10)
+    assert watch(2.3, {"w": np.ones(3)}) is None
+    for _ in range(LOSS_WINDOW - 2):
+        assert watch(2.3 * LOSS_FACTOR * 2, {"w": np.ones(3)}) is None  # a few bad steps: not yet
+    assert "more than 10 times its value at the start" in watch(2.3 * LOSS_FACTOR * 2, {"w": np.ones(3)})
+    watch = _Watch({"w": np.ones(3), "b": np.zeros(3)}, classes=10)
+    assert watch(2.3, {"w": np.ones(3) * 50, "b": np.ones(3) * 1e6}) is None  # biases from zero are free
+    assert "parameter w grew to 200 times" in watch(2.3, {"w": np.ones(3) * 200, "b": np.zeros(3)})
+
+
+def _untouched(model):
+    return {k: v.copy() for k, v in model.params().items()}
+
+
+def _assert_untouched(model, before):
+    for k, v in model.params().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=f"{k} changed before the error")
+
+
+def test_labels_are_validated_once_before_any_update(sample):
+    X, y, _, _ = sample
+    model = book_model(rng=0)
+    before = _untouched(model)
+    bad = y[:256].copy()
+    bad[200] = 10  # in the last batch: found only after 6 updates before
+    with pytest.raises(ValueError, match=r"0\.\.9 \(the model has 10 outputs\); 1 do not, the first y\[200\] = 10"):
+        fit(model, X[:256], bad, epochs=1, batch_size=32, optimizer=SGD(0.1), rng=0, progress=False)
+    _assert_untouched(model, before)
+    bad[200] = -1
+    with pytest.raises(ValueError, match=r"y\[200\] = -1"):
+        fit(model, X[:256], bad, epochs=1, batch_size=32, optimizer=SGD(0.1), rng=0, progress=False)
+    with pytest.raises(TypeError, match="integer class labels, got float64"):
+        fit(model, X[:256], y[:256] + 0.5, epochs=1, batch_size=32, optimizer=SGD(0.1), rng=0, progress=False)
+    with pytest.raises(ValueError, match=r"y_val\[3\] = 12"):
+        fit(model, X[:64], y[:64], epochs=1, batch_size=32, optimizer=SGD(0.1), rng=0, progress=False,
+            X_val=X[:8], y_val=np.array([0, 1, 2, 12, 4, 5, 6, 7]))
+    _assert_untouched(model, before)
+
+
+def test_nan_in_the_data_is_reported_as_data_not_as_divergence(sample):
+    X, y, _, _ = sample
+    X = X[:128].copy()
+    X[37, 0, 5, 6] = np.nan
+    X[90, 0, 0, 0] = np.nan
+    model = book_model(rng=0)
+    before = _untouched(model)
+    with pytest.raises(ValueError, match=r"contains 2 NaN values in 2 of its 128 examples, the first at X\[37, 0, 5, 6\]") as info:
+        fit(model, X, y[:128], epochs=1, batch_size=32, optimizer=SGD(0.1), rng=0, progress=False)
+    assert "learning rate" not in str(info.value).replace("not the learning rate", "")
+    _assert_untouched(model, before)
+    X[37, 0, 5, 6] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinite values"):
+        evaluate(model, X, y[:128])
+    with pytest.raises(ValueError, match=r"X_val contains 2 NaN"):
+        fit(model, sample[0][:64], y[:64], epochs=1, batch_size=32, optimizer=SGD(0.1), rng=0, progress=False,
+            X_val=np.where(np.isinf(X), np.nan, X), y_val=y[:128])
+
+
+def test_sgd_refuses_nan_and_infinite_settings_and_accepts_numpy_scalars():
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError, match="weight_decay must be a finite number"):
+            SGD(0.1, weight_decay=bad)
+        with pytest.raises(ValueError, match="lr must be a finite number"):
+            SGD(bad)
+    with pytest.raises(ValueError, match="momentum must be a finite number"):
+        SGD(0.1, momentum=np.nan)
+    with pytest.raises(TypeError, match="lr must be a number, got bool"):
+        SGD(True)
+    with pytest.raises(TypeError, match="lr must be a number, got str"):
+        SGD("0.1")
+    opt = SGD(np.float32(0.1), momentum=np.float64(0.5), weight_decay=np.int64(0))
+    assert type(opt.lr) is float and opt.lr == pytest.approx(0.1) and opt.momentum == 0.5
+
+
+def test_fit_accepts_numpy_integers_and_a_list_of_labels(sample):
+    X, y, _, _ = sample
+    h = fit(book_model(rng=0), X[:64], [int(v) for v in y[:64]], epochs=np.int64(2), batch_size=np.int32(32),
+            optimizer=SGD(np.float32(0.05)), rng=0, progress=False)
+    assert h.epochs == 2 and len(h.step_loss) == 4
+    with pytest.raises(ValueError, match=r"epochs must be an integer >= 1, got 0"):
+        fit(book_model(rng=0), X[:64], y[:64], epochs=0, batch_size=32, optimizer=SGD(0.1), rng=0)
+    with pytest.raises(ValueError, match=r"batch_size must be an integer >= 1, got 2.0"):
+        fit(book_model(rng=0), X[:64], y[:64], epochs=1, batch_size=2.0, optimizer=SGD(0.1), rng=0)
+
+
+def test_empty_data_sets_and_a_negative_batch_size_are_refused(sample):
+    X, y, _, _ = sample
+    model = book_model(rng=0)
+    with pytest.raises(ValueError, match=r"fit: X holds no examples \(shape \(0, 1, 28, 28\)\)"):
+        fit(model, X[:0], y[:0], epochs=1, batch_size=8, optimizer=SGD(0.1), rng=0)
+    with pytest.raises(ValueError, match=r"evaluate: X holds no examples"):
+        evaluate(model, X[:0], y[:0])
+    with pytest.raises(ValueError, match=r"X_val holds no examples"):
+        fit(model, X[:16], y[:16], epochs=1, batch_size=8, optimizer=SGD(0.1), rng=0, X_val=X[:0], y_val=y[:0])
+    with pytest.raises(ValueError, match=r"evaluate: batch_size must be an integer >= 1, got -1"):
+        evaluate(model, X[:16], y[:16], batch_size=-1)
+    with pytest.raises(ValueError, match=r"evaluate: batch_size must be an integer >= 1, got 0"):
+        evaluate(model, X[:16], y[:16], batch_size=0)
+
+
+def test_flatten_refuses_an_empty_batch_and_conv_backward_a_non_float_gradient():
+    from scratchcnn.layers import Conv2D
+
+    with pytest.raises(ValueError, match=r"Flatten expected a batch of at least one example \(N >= 1\), got shape \(0, 1, 28, 28\)"):
+        Flatten().forward(np.zeros((0, 1, 28, 28), np.float32))
+    conv = Conv2D(1, 2, 3, rng=0)
+    out = conv.forward(np.random.default_rng(0).standard_normal((2, 1, 5, 5)).astype(np.float32))
+    for dtype in (np.int64, np.int32, bool, np.complex64):
+        with pytest.raises(TypeError, match=f"Conv2D.backward expected a real floating gradient dout \\(float32.*got dtype {np.dtype(dtype)}"):
+            conv.backward(np.ones(out.shape, dtype=dtype))
+    conv.backward(np.ones(out.shape, dtype=np.float32))  # and the right one still works
+
+
+def test_numerical_gradient_restores_x_when_f_raises():
+    x = np.array([1.0, 2.0, 3.0])
+    calls = []
+
+    def breaks_on_the_second_entry(v):
+        calls.append(v.copy())
+        if len(calls) == 3:  # x[1] is perturbed right now
+            raise RuntimeError("f failed")
+        return float(v.sum())
+
+    with pytest.raises(RuntimeError, match="f failed"):
+        numerical_gradient(breaks_on_the_second_entry, x)
+    np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
