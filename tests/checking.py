@@ -25,4 +25,5 @@ def failure(exercise_id: str, answer) -> str:
     assert not isinstance(info.value, ExerciseNotAttempted), str(info.value)
     message = str(info.value)
     assert message.startswith(f"Exercise {exercise_id} ("), message
-    return message
+    assert all(len(line) <= 100 for line in message.split("\n")), message  # wrapped to 100 columns
+    return " ".join(message.split())  # the words, whatever the wrapping

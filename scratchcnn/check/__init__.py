@@ -6,6 +6,11 @@ prints a one-line success message or raises :class:`ExerciseFailed` with the cas
 the expected and received shape or values, and a hint. Raising (rather than printing) makes a
 failed check visible to autograders (nbgrader, otter-grader) and stops "Run all".
 
+Every call runs the fixed, named cases and then :data:`~scratchcnn.check.kit.HIDDEN` random ones
+from a seed drawn at run time. Graded runs (nbgrader, otter) go through
+:func:`scratchcnn.check.grading.grade` instead: the check runs in a separate process, every case
+is counted, and the grade is the share of cases passed (see :mod:`scratchcnn.check.grading`).
+
 Chapter modules (``ch02.py``, ...) register their exercises with :func:`exercise`::
 
     @exercise("2.1", "cross-correlation of one channel")
@@ -19,11 +24,18 @@ Chapter modules (``ch02.py``, ...) register their exercises with :func:`exercise
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import sys
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from .kit import HIDDEN, Mistake, Run, diagnose, hidden_rng, running, scored, tolerance, wrap
+from .kit import current as _current_run
+from .kit import graded as _graded
 
 __all__ = [
     "check",
@@ -34,8 +46,15 @@ __all__ = [
     "result_array",
     "same",
     "fail",
+    "rehint",
     "ExerciseFailed",
     "ExerciseNotAttempted",
+    "HIDDEN",
+    "Mistake",
+    "diagnose",
+    "hidden_rng",
+    "scored",
+    "tolerance",
 ]
 
 
@@ -52,23 +71,26 @@ class _Exercise:
     id: str
     title: str
     run: Callable[[object], str]
+    numpy_only: bool = False  # the exercise says "NumPy only": calls of scratchcnn or SciPy are reported
 
 
 _REGISTRY: dict[str, _Exercise] = {}
 
 
-def exercise(exercise_id: str, title: str):
+def exercise(exercise_id: str, title: str, numpy_only: bool = False):
     """Register the decorated function as the check of exercise ``exercise_id``.
 
     The function receives the reader's answer, raises :class:`ExerciseFailed` (use
     :func:`fail`, :func:`expect_close`) on a wrong answer and returns a short summary of what
-    it verified.
+    it verified. Each case's work sits in a ``with scored(case):`` block. ``numpy_only`` marks an
+    exercise whose text says "NumPy only": an answer that calls scratchcnn's own code or SciPy
+    gets a warning in self-study and no credit in a graded run.
     """
 
     def register(run: Callable[[object], str]) -> Callable[[object], str]:
         if exercise_id in _REGISTRY:
             raise RuntimeError(f"exercise {exercise_id!r} is registered twice")
-        _REGISTRY[exercise_id] = _Exercise(exercise_id, title, run)
+        _REGISTRY[exercise_id] = _Exercise(exercise_id, title, run, numpy_only)
         return run
 
     return register
@@ -94,54 +116,220 @@ def _not_attempted(exercise_id: str) -> ExerciseNotAttempted:
     )
 
 
-def check(exercise_id: str, answer) -> None:
-    """Check the reader's ``answer`` to exercise ``exercise_id`` and say what happened.
-
-    Prints ``Exercise 2.1 passed: ...`` on success; raises :class:`ExerciseFailed` with a
-    readable message otherwise.
-    """
+def _lookup(exercise_id: str) -> _Exercise:
     known = exercises()
     if exercise_id not in known:
         raise KeyError(
             f"There is no exercise {exercise_id!r}; the exercises with checks are: "
             + ", ".join(known)
         )
+    return _REGISTRY[exercise_id]
+
+
+def check(exercise_id: str, answer) -> None:
+    """Check the reader's ``answer`` to exercise ``exercise_id`` and say what happened.
+
+    Prints ``Exercise 2.1 passed: ...`` on success; raises :class:`ExerciseFailed` with a
+    readable message otherwise. For grading, use :func:`scratchcnn.check.grading.grade`.
+    """
+    ex = _lookup(exercise_id)
     if answer is Ellipsis:
         raise _not_attempted(exercise_id)
-    ex = _REGISTRY[exercise_id]
+    run = Run(graded=False, numpy_only=ex.numpy_only)
     try:
-        summary = ex.run(answer)
+        with running(run):
+            summary = ex.run(answer)
     except ExerciseFailed as err:
         if isinstance(err, ExerciseNotAttempted):
             raise _not_attempted(exercise_id) from None
         raise ExerciseFailed(f"Exercise {exercise_id} ({ex.title}) failed.\n{err}") from None
     print(f"Exercise {exercise_id} passed: {summary}")
+    if run.flagged:
+        print(wrap(
+            f"Warning: the exercise asks for NumPy only, but your answer calls {', '.join(run.flagged)}. "
+            "A graded run gives no credit for it: write the computation yourself."
+        ))
+
+
+def run_graded(exercise_id: str, answer) -> dict:
+    """Run every case of the check on ``answer`` and count them (the graded run's core).
+
+    Returns ``{"passed": int, "total": int, "failed": [case names], "flagged": [calls],
+    "not_attempted": bool, "error": str or None}``. Prints nothing.
+    """
+    ex = _lookup(exercise_id)
+    report = {"passed": 0, "total": 0, "failed": [], "hidden_failed": 0, "flagged": [],
+              "not_attempted": False, "error": None}
+    if answer is Ellipsis:
+        report["not_attempted"] = True
+        return report
+    run = Run(graded=True, numpy_only=ex.numpy_only)
+    try:
+        with running(run):
+            ex.run(answer)
+    except ExerciseNotAttempted:
+        report["not_attempted"] = True
+    except ExerciseFailed:  # a failure outside any case: the answer could not be checked at all
+        report["error"] = "the answer could not be checked (see the self-study check for why)"
+    report["total"] = len(run.results)
+    report["passed"] = sum(1 for _, ok, _ in run.results if ok)
+    report["failed"] = [case for case, ok, hidden in run.results if not ok and not hidden]
+    report["hidden_failed"] = sum(1 for _, ok, hidden in run.results if not ok and hidden)
+    report["flagged"] = list(dict.fromkeys(run.flagged))
+    if report["not_attempted"] or report["error"]:
+        report["passed"] = 0
+    return report
 
 
 def fail(case: str, problem: str, hint: str | None = None):
     """Raise :class:`ExerciseFailed` for ``case`` with ``problem`` and an optional ``hint``."""
-    message = f"Case {case}: {problem}"
+    message = wrap(f"Case {case}: {problem}")
     if hint:
-        message += f"\nHint: {hint}"
-    raise ExerciseFailed(message)
+        message += "\n" + wrap(f"Hint: {hint}")
+    err = ExerciseFailed(message)
+    err.case, err.problem, err.hint = case, problem, hint
+    raise err
 
 
-def call(answer: Callable, *args, case: str, **kwargs):
+def rehint(err: ExerciseFailed, hint: str):
+    """Raise ``err`` again with ``hint`` in place of its own (a better hint for this exercise)."""
+    if getattr(err, "problem", None) is None:
+        raise err
+    fail(err.case, err.problem, hint)
+
+
+BROADCAST_HINT = (
+    "shapes that do not line up: a reduction such as z.max(axis=1) drops its axis, (N, K) becomes (N,), "
+    "which no longer lines up with (N, K); keep it with keepdims=True, shape (N, 1). A bias b of shape "
+    "(F,) lines up with a feature map (F, H, W) as b[:, None, None] and with a batch (N, F) as it is"
+)
+IN_PLACE_HINT = (
+    "the function wrote into one of its input arrays (a read-only copy here), e.g. z -= z.max(...) or "
+    "x[...] = ...: that changes the caller's data. Compute into a new array instead: z = z - z.max(...)"
+)
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_CHECK_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _scipy_dir() -> str | None:
+    module = sys.modules.get("scipy")
+    path = getattr(module, "__file__", None)
+    return os.path.dirname(os.path.abspath(path)) if path else None
+
+
+class _Forbidden:
+    """A profiler that records calls of scratchcnn's own code (outside its checks) or SciPy's."""
+
+    def __init__(self, record: list):
+        self.record = record
+        self.scipy = _scipy_dir()
+
+    def __call__(self, frame, event, arg):
+        if event == "call":
+            name = frame.f_code.co_filename
+            if name.startswith(_PACKAGE_DIR) and not name.startswith(_CHECK_DIR):
+                self._add(frame.f_globals.get("__name__", "scratchcnn"), frame.f_code.co_name)
+            elif self.scipy and name.startswith(self.scipy):
+                self._add(frame.f_globals.get("__name__", "scipy"), frame.f_code.co_name)
+        elif event == "c_call":
+            module = getattr(arg, "__module__", None) or ""
+            if module.startswith("scipy"):
+                self._add(module, getattr(arg, "__name__", "?"))
+
+    def _add(self, module: str, name: str) -> None:
+        what = f"{module}.{name}"
+        if not self.record or self.record[-1] != what:
+            if what not in self.record:
+                self.record.append(what)
+            sys.setprofile(None)  # one finding is enough: stop paying for the profiler
+            self.stopped = True
+
+
+def _read_only_copy(a):
+    if isinstance(a, np.ndarray):
+        a = a.copy()
+        a.flags.writeable = False
+    return a
+
+
+def invoke(answer: Callable, args: tuple, kwargs: dict, case: str):
+    """Call ``answer(*args, **kwargs)`` as the checks do: errors turned into readable failures.
+
+    Watches for calls the exercise forbids (see :func:`exercise`'s ``numpy_only``) and silences
+    NumPy's floating-point warnings (the check explains what went wrong instead).
+    """
+    run = _current_run()
+    profiler = _Forbidden(run.flagged) if run is not None and run.numpy_only else None
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            if profiler is not None:
+                sys.setprofile(profiler)
+            try:
+                return answer(*args, **kwargs)
+            finally:
+                if profiler is not None:
+                    sys.setprofile(None)
+    except NotImplementedError:
+        raise ExerciseNotAttempted() from None
+    except ExerciseFailed:
+        raise
+    except Exception as err:  # noqa: BLE001 - any error in reader code is reported, not raised
+        text = str(err)
+        hint = None
+        if isinstance(err, ValueError) and "read-only" in text:
+            fail(case, f"your code raised ValueError: {text}", IN_PLACE_HINT)
+        if "broadcast" in text or "could not be broadcast" in text:
+            hint = BROADCAST_HINT
+        fail(case, f"your code raised {type(err).__name__}: {text}", hint)
+
+
+def call(answer: Callable, *args, case: str, writable: bool = False, **kwargs):
     """Call the reader's function; turn its exceptions into readable failures.
 
     ``NotImplementedError`` means the stub is still there; any other exception is reported
-    with the case that triggered it. Inputs are copied so the reader's code cannot change the
-    check's own arrays.
+    with the case that triggered it. Array arguments are passed as read-only copies (unless
+    ``writable``), so the reader's code can neither change the check's arrays nor modify its
+    inputs in place unnoticed: that raises, and is named.
     """
     if not callable(answer):
         fail(case, f"expected a function, got {type(answer).__name__} {answer!r:.60}")
-    args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+    if writable:
+        args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+    else:
+        args = tuple(_read_only_copy(a) for a in args)
+    return invoke(answer, args, kwargs, case)
+
+
+def _as_float_array(got, name: str, shape, case: str, hint: str | None = None) -> np.ndarray:
+    """``got`` as a float64 array; ragged, complex and non-numeric results are refused clearly."""
+    if isinstance(got, (list, tuple)):
+        try:
+            np.array(got, dtype=object).astype(float)
+        except ValueError as err:
+            if "inhomogeneous" in str(err) or "sequence" in str(err):
+                fail(case, f"{name} is ragged: nested sequences of different lengths, not an array of "
+                           f"shape {shape}", "build the result as one NumPy array, e.g. np.zeros(shape) filled in")
+        except TypeError:
+            pass
+    if np.iscomplexobj(got):
+        fail(case, f"{name} holds complex numbers; expected real numbers of shape {shape}",
+             "a complex result comes from np.fft or a square root of a negative number: compute in real numbers")
     try:
-        return answer(*args, **kwargs)
-    except NotImplementedError:
-        raise ExerciseNotAttempted() from None
-    except Exception as err:  # noqa: BLE001 - any error in reader code is reported, not raised
-        fail(case, f"your code raised {type(err).__name__}: {err}")
+        arr = np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        fail(case, f"{name} should be an array of shape {shape}, got {type(got).__name__}", hint)
+    return arr
+
+
+def _two_numbers(expected: float, got: float) -> tuple[str, str]:
+    """Expected and received values with enough digits to tell them apart."""
+    for digits in (6, 9, 12, 17):
+        e, g = f"{expected:.{digits}g}", f"{got:.{digits}g}"
+        if e != g:
+            return e, g
+    return repr(expected), repr(got)
 
 
 def expect_close(
@@ -154,16 +342,16 @@ def expect_close(
     rtol: float = 1e-6,
     atol: float = 1e-8,
 ) -> None:
-    """Fail unless ``got`` is an array (or number) of ``expected``'s shape and values."""
+    """Fail unless ``got`` is an array (or number) of ``expected``'s shape and values.
+
+    In a graded run the message names where the values differ but never the expected value.
+    """
     if got is Ellipsis or got is None:
         if got is Ellipsis:
             raise ExerciseNotAttempted()
         fail(case, f"{name} is None: did the function forget to `return`?", hint)
     expected = np.asarray(expected)
-    try:
-        got_arr = np.asarray(got, dtype=float)
-    except (TypeError, ValueError):
-        fail(case, f"{name} should be an array of shape {expected.shape}, got {type(got).__name__}", hint)
+    got_arr = _as_float_array(got, name, expected.shape, case, hint)
     if got_arr.shape != expected.shape:
         fail(case, f"{name} should have shape {expected.shape}, got shape {got_arr.shape}", hint)
     if not np.all(np.isfinite(got_arr)) and np.all(np.isfinite(expected)):
@@ -172,22 +360,22 @@ def expect_close(
         diff = np.abs(got_arr - expected)
         where = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
         at = f" at index {tuple(int(i) for i in where)}" if where else ""
+        if _graded():
+            fail(case, f"{name} is wrong{at}", hint)
+        want, have = _two_numbers(float(expected[where]), float(got_arr[where]))
         fail(
             case,
-            f"{name} is wrong{at}: expected {float(expected[where]):.6g}, "
-            f"got {float(got_arr[where]):.6g} (largest difference {float(diff.max()):.3g})",
+            f"{name} is wrong{at}: expected {want}, got {have} (largest difference {float(diff.max()):.3g}, "
+            f"allowed {atol:.2g} + {rtol:.2g} * |expected|)",
             hint,
         )
 
 
 def result_array(got, shape: tuple, case: str, name: str = "the result") -> np.ndarray:
-    """The reader's result as a float array, or a failure for None, ``...`` or non-numbers."""
+    """The reader's result as a float array, or a failure for None, ``...``, ragged, complex or non-numbers."""
     if got is None or got is Ellipsis:
         expect_close(got, np.zeros(shape), case=case, name=name)  # raises the right error
-    try:
-        return np.asarray(got, dtype=float)
-    except (TypeError, ValueError):
-        fail(case, f"{name} should be an array of shape {shape}, got {type(got).__name__}")
+    return _as_float_array(got, name, shape, case)
 
 
 def same(a, b, rtol: float = 1e-6, atol: float = 1e-8) -> bool:

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ..naive import maxpool_forward_naive
-from . import call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
+from . import rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
 
 
 SIZE_FORMULA = "O = (W - K) // S + 1 along each axis (W input size, K window size, S stride): round down"
@@ -241,11 +241,12 @@ def _check_avgpool(avgpool_forward) -> str:
             raise
         except ExerciseFailed as err:
             if leftover:
-                raise ExerciseFailed(
-                    f"{err}\nHint: {x.shape[2]} rows do not split into whole windows of {k}: drop "
+                rehint(
+                    err,
+                    f"{x.shape[2]} rows do not split into whole windows of {k}: drop "
                     f"the leftover rows and columns first, x[:, :, :H_out*k, :W_out*k], as max "
                     "pooling does, then reshape"
-                ) from None
+                )
             raise
         got = result_array(raw, expected.shape, case)
         if got.shape != expected.shape:

@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from . import call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
+from . import rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
 
 
 AFFINE = "out[n, m] = sum over d of x[n, d] * W[d, m] + b[m], i.e. x @ W + b"
@@ -101,8 +101,8 @@ def _check_affine(affine_forward) -> str:
         except ExerciseFailed as err:
             flipped = _silently(affine_forward, x, W.T.copy(), b)
             if flipped is not None and same(flipped, expected):
-                raise ExerciseFailed(f"{err}\nHint: {TRANSPOSED}") from None
-            raise ExerciseFailed(f"{err}\nHint: x is (N, in_features) = {x.shape}, W is (in_features, out_features) = {W.shape}; {AFFINE}") from None
+                rehint(err, f"{TRANSPOSED}")
+            rehint(err, f"x is (N, in_features) = {x.shape}, W is (in_features, out_features) = {W.shape}; {AFFINE}")
         got = result_array(raw, expected.shape, case)
         if got.shape != expected.shape:
             if got.shape == expected.shape[::-1]:
@@ -152,10 +152,11 @@ def _check_softmax(stable_softmax) -> str:
             raise
         except ExerciseFailed as err:
             if "broadcast" in str(err):
-                raise ExerciseFailed(
-                    f"{err}\nHint: z.max(axis=1) has shape (N,), which does not line up with (N, K): keep the "
+                rehint(
+                    err,
+                    f"z.max(axis=1) has shape (N,), which does not line up with (N, K): keep the "
                     "reduced axis with z.max(axis=1, keepdims=True), shape (N, 1), and the same for the sum"
-                ) from None
+                )
             raise
         got = result_array(raw, expected.shape, case)
         if got.shape != expected.shape:

@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from ..layers import Affine, Conv2D, Flatten, MaxPool2D, ReLU, Sequential
-from . import call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, same
+from . import rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, same
 
 SGD_RULE = "for every name: params[name] -= lr * grads[name] (in place, so the layer's own array changes)"
 MOMENTUM_RULE = (
@@ -330,11 +330,12 @@ def _check_accuracy(accuracy) -> str:
             raise
         except ExerciseFailed as err:
             if "broadcast" in str(err) or "shape" in str(err):
-                raise ExerciseFailed(
-                    f"{err}\nHint: logits are (N, K) = {logits.shape} and labels (N,) = {labels.shape}: take the "
+                rehint(
+                    err,
+                    f"logits are (N, K) = {logits.shape} and labels (N,) = {labels.shape}: take the "
                     "prediction of each example over the classes, logits.argmax(axis=1), shape (N,); "
                     "argmax over axis 0 gives one value per class, shape (K,)"
-                ) from None
+                )
             raise
         if got is None or got is Ellipsis:
             expect_close(got, expected, case=case, name="the accuracy")
