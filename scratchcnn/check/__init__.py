@@ -323,6 +323,15 @@ def _as_float_array(got, name: str, shape, case: str, hint: str | None = None) -
     return arr
 
 
+def _fit(rtol: float, atol: float, *arrays) -> tuple[float, float]:
+    """Tolerances widened to fit the least precise float dtype among ``arrays``."""
+    low = [a.dtype for a in arrays if isinstance(a, (np.ndarray, np.floating)) and a.dtype.kind == "f" and a.dtype.itemsize < 8]
+    if not low:
+        return rtol, atol
+    fit = tolerance(*low)
+    return max(rtol, fit["rtol"]), max(atol, fit["atol"])
+
+
 def _two_numbers(expected: float, got: float) -> tuple[str, str]:
     """Expected and received values with enough digits to tell them apart."""
     for digits in (6, 9, 12, 17):
@@ -350,6 +359,7 @@ def expect_close(
         if got is Ellipsis:
             raise ExerciseNotAttempted()
         fail(case, f"{name} is None: did the function forget to `return`?", hint)
+    rtol, atol = _fit(rtol, atol, got, expected)
     expected = np.asarray(expected)
     got_arr = _as_float_array(got, name, expected.shape, case, hint)
     if got_arr.shape != expected.shape:
@@ -379,6 +389,10 @@ def result_array(got, shape: tuple, case: str, name: str = "the result") -> np.n
 
 
 def same(a, b, rtol: float = 1e-6, atol: float = 1e-8) -> bool:
-    """Whether ``a`` and ``b`` have the same shape and close values (for telling mistakes apart)."""
+    """Whether ``a`` and ``b`` have the same shape and close values (for telling mistakes apart).
+
+    A float32 (or float16) array widens the tolerance to one that fits its precision.
+    """
+    rtol, atol = _fit(rtol, atol, a, b)
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))

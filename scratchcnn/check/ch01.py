@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 
 from ..preprocess import Standardizer, add_channel_axis, scale01
-from . import call, exercise, expect_close, fail, same
+from . import HIDDEN, call, exercise, expect_close, fail, hidden_rng, same, scored, tolerance
 
 _close = partial(same, atol=1e-7)  # values in [0, 1] and standardised pixels
 
@@ -34,6 +34,10 @@ def _prepare_cases(rng: np.random.Generator):
     dim[0, 0, 0] = 200
     yield "4 dim 6x6 images whose brightest pixel is 200", dim
     yield "a single 5x5 image (N = 1)", rng.integers(0, 256, (1, 5, 5), dtype=np.uint8)
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        n, h, w = int(hidden.integers(1, 6)), int(hidden.integers(2, 12)), int(hidden.integers(2, 12))
+        yield f"hidden random case {i + 1}: {n} images of {h}x{w} pixels", hidden.integers(0, 256, (n, h, w), dtype=np.uint8)
 
 
 def _prepare_shape_hint(shape: tuple, x_shape: tuple) -> str:
@@ -53,47 +57,48 @@ def _prepare_shape_hint(shape: tuple, x_shape: tuple) -> str:
     return f"(N, H, W) = {x_shape} becomes (N, 1, H, W) = {(n, 1, h, w)}"
 
 
-@exercise("1.1", "images as float32 (N, 1, H, W) in [0, 1]")
+@exercise("1.1", "images as float32 (N, 1, H, W) in [0, 1]", numpy_only=True)
 def _check_prepare(prepare_images) -> str:
     rng = np.random.default_rng(101)
     n_cases = 0
     for case, x in _prepare_cases(rng):
-        n, h, w = x.shape
-        expected = scale01(add_channel_axis(x))  # (N, 1, H, W) float64, the package's reference
-        got = call(prepare_images, x, case=case)
-        if got is None or got is Ellipsis:
-            expect_close(got, expected, case=case)
-        if not isinstance(got, np.ndarray):
-            fail(case, f"expected a NumPy array, got {type(got).__name__}", "build the result with NumPy operations on X")
-        if got.shape != expected.shape:
-            fail(case, f"the result should have shape {expected.shape}, got {got.shape}", _prepare_shape_hint(got.shape, x.shape))
-        if got.dtype.kind not in "fiub":
-            fail(case, f"expected float32 numbers, got dtype {got.dtype}")
-        if not _close(got, expected):
-            xf = x.astype(np.float64)[:, None]
-            variants = [
-                (xf, "the pixels are not scaled: they still run from 0 to 255", "divide by 255"),
-                (xf / 255 - 0.5, "the pixels are shifted to [-0.5, 0.5]", "that is the seed's x/255 - 0.5; this exercise asks for [0, 1]: x / 255"),
-                (x[:, None] // 255, "every pixel is 0 or 1: that is integer division", "use true division, x / 255 (or x.astype(np.float32) / 255)"),
-                (xf / 256, "the pixels are divided by 256", "the brightest uint8 value is 255: divide by 255 so that white is exactly 1"),
-                (xf / xf.max(), "the pixels are divided by this batch's brightest pixel", "divide by 255, the fixed maximum of uint8: a batch without pure white would otherwise be scaled differently from the others"),
-            ]
-            if xf.max() > xf.min():
-                variants.append(
-                    ((xf - xf.min()) / (xf.max() - xf.min()), "the pixels are min-max scaled with this batch's extremes", "divide by 255: the scale must not depend on which images are in the batch")
+        with scored(case):
+            n, h, w = x.shape
+            expected = scale01(add_channel_axis(x))  # (N, 1, H, W) float64, the package's reference
+            got = call(prepare_images, x, case=case)
+            if got is None or got is Ellipsis:
+                expect_close(got, expected, case=case)
+            if not isinstance(got, np.ndarray):
+                fail(case, f"expected a NumPy array, got {type(got).__name__}", "build the result with NumPy operations on X")
+            if got.shape != expected.shape:
+                fail(case, f"the result should have shape {expected.shape}, got {got.shape}", _prepare_shape_hint(got.shape, x.shape))
+            if got.dtype.kind not in "fiub":
+                fail(case, f"expected float32 numbers, got dtype {got.dtype}")
+            if not _close(got, expected):
+                xf = x.astype(np.float64)[:, None]
+                variants = [
+                    (xf, "the pixels are not scaled: they still run from 0 to 255", "divide by 255"),
+                    (xf / 255 - 0.5, "the pixels are shifted to [-0.5, 0.5]", "that is the seed's x/255 - 0.5; this exercise asks for [0, 1]: x / 255"),
+                    (x[:, None] // 255, "every pixel is 0 or 1: that is integer division", "use true division, x / 255 (or x.astype(np.float32) / 255)"),
+                    (xf / 256, "the pixels are divided by 256", "the brightest uint8 value is 255: divide by 255 so that white is exactly 1"),
+                    (xf / xf.max(), "the pixels are divided by this batch's brightest pixel", "divide by 255, the fixed maximum of uint8: a batch without pure white would otherwise be scaled differently from the others"),
+                ]
+                if xf.max() > xf.min():
+                    variants.append(
+                        ((xf - xf.min()) / (xf.max() - xf.min()), "the pixels are min-max scaled with this batch's extremes", "divide by 255: the scale must not depend on which images are in the batch")
+                    )
+                for value, problem, hint in variants:
+                    if _close(got, value):
+                        fail(case, problem, hint)
+                expect_close(got, expected, case=case, hint="X / 255 with a channel axis: X[:, None] / 255")
+            if got.dtype != np.float32:
+                fail(
+                    case,
+                    f"the values are right but the dtype is {got.dtype}, expected float32",
+                    "convert with .astype(np.float32): the book's layers compute in float32 and refuse "
+                    "float64 input mixed with float32 weights",
                 )
-            for value, problem, hint in variants:
-                if _close(got, value):
-                    fail(case, problem, hint)
-            expect_close(got, expected, case=case, hint="X / 255 with a channel axis: X[:, None] / 255")
-        if got.dtype != np.float32:
-            fail(
-                case,
-                f"the values are right but the dtype is {got.dtype}, expected float32",
-                "convert with .astype(np.float32): the book's layers compute in float32 and refuse "
-                "float64 input mixed with float32 weights",
-            )
-        n_cases += 1
+            n_cases += 1
     return f"{n_cases} cases: 28x28 and other sizes, a single image, a dim batch"
 
 
@@ -134,6 +139,22 @@ def _standardize_cases(rng: np.random.Generator):
     test = images(8, (4, 4), brighter=-0.2)
     yield "30 training and 8 darker test images of shape (4, 4)", train, test
     yield "25 training images, a single test image", images(25, (1, 3, 3)), images(1, (1, 3, 3), brighter=0.1)
+    yield (
+        "float32: 30 training and 6 test images of shape (1, 4, 5)",
+        images(30, (1, 4, 5)).astype(np.float32),
+        images(6, (1, 4, 5), brighter=0.2).astype(np.float32),
+    )
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        shape = (1, int(hidden.integers(2, 6)), int(hidden.integers(2, 6)))
+        n_train, n_test = int(hidden.integers(8, 40)), int(hidden.integers(1, 9))
+        brighter = float(hidden.uniform(-0.3, 0.3))
+        train = np.clip(hidden.uniform(0, 1, (n_train, *shape)), 0, 1)
+        test = np.clip(hidden.uniform(0, 1, (n_test, *shape)) + brighter, 0, 1)
+        train[:, 0, 0, :] = 0.0  # a pixel row constant in training
+        dtype = np.float32 if hidden.random() < 0.3 else np.float64
+        yield (f"hidden random case {i + 1}: {n_train} training and {n_test} test images of shape {shape}",
+               train.astype(dtype), test.astype(dtype))
 
 
 def _standardize_result(got, X_train: np.ndarray, X_test: np.ndarray, case: str):
@@ -152,90 +173,96 @@ def _standardize_result(got, X_train: np.ndarray, X_test: np.ndarray, case: str)
         if z.shape != x.shape:
             fail(case, f"{name} should have shape {x.shape} (the shape of its input), got {z.shape}")
         out.append(z)
+    low = [np.asarray(z).dtype for z in got if isinstance(z, np.ndarray)] + [X_train.dtype]
+    out.append(partial(same, **tolerance(*low)) if any(d.itemsize < 8 for d in low if d.kind == "f") else _close)
     return out
 
 
-@exercise("1.2", "per-pixel standardisation fitted on the training set only")
+@exercise("1.2", "per-pixel standardisation fitted on the training set only", numpy_only=True)
 def _check_standardize(standardize) -> str:
     rng = np.random.default_rng(102)
     n_cases = 0
     for case, X_train, X_test in _standardize_cases(rng):
-        z_train, z_test = _standardize_result(call(standardize, X_train, X_test, case=case), X_train, X_test, case)
-        dead = X_train.std(axis=0) == 0  # pixels constant in training
-        if not (np.all(np.isfinite(z_train)) and np.all(np.isfinite(z_test))) or np.abs(z_test).max() > 1e6:
-            fail(
-                case,
-                "the result holds NaN, infinity or huge values: a pixel whose training standard "
-                f"deviation is 0 ({int(dead.sum())} such pixels here) was divided by (almost) 0",
-                "where the training std is 0, divide by 1 instead: std = np.where(std > 0, std, 1). "
-                "(MNIST's border pixels are 0 in every training image, and adding a tiny epsilon "
-                "to the std turns a test image's stray border pixel into a value near 1e8.)",
+        with scored(case):
+            z_train, z_test, _close = _standardize_result(call(standardize, X_train, X_test, case=case), X_train, X_test, case)
+            dead = X_train.std(axis=0) == 0  # pixels constant in training
+            if not (np.all(np.isfinite(z_train)) and np.all(np.isfinite(z_test))) or np.abs(z_test).max() > 1e6:
+                fail(
+                    case,
+                    "the result holds NaN, infinity or huge values: a pixel whose training standard "
+                    f"deviation is 0 ({int(dead.sum())} such pixels here) was divided by (almost) 0",
+                    "where the training std is 0, divide by 1 instead: std = np.where(std > 0, std, 1). "
+                    "(MNIST's border pixels are 0 in every training image, and adding a tiny epsilon "
+                    "to the std turns a test image's stray border pixel into a value near 1e8.)",
+                )
+            # The package's Standardizer (np.std's ddof=0) is the reference; ddof=1 is fine too.
+            ref = Standardizer().fit(X_train)
+            if (_close(z_train, ref.transform(X_train)) and _close(z_test, ref.transform(X_test))) or (
+                _close(z_train, _apply(X_train, _stats(X_train, ddof=1)))
+                and _close(z_test, _apply(X_test, _stats(X_train, ddof=1)))
+            ):
+                n_cases += 1
+                continue
+            both = np.concatenate([X_train, X_test])
+            own = _stats(X_test)
+            leaks = [
+                (
+                    _apply(X_test, own),
+                    "Z_test was standardised with the test set's own mean and standard deviation",
+                ),
+                (
+                    _apply(X_test, (_stats(X_train)[0], own[1])),
+                    "Z_test was divided by the test set's own standard deviation",
+                ),
+                (
+                    _apply(X_test, (own[0], _stats(X_train)[1])),
+                    "Z_test was centred with the test set's own mean",
+                ),
+                (
+                    _apply(X_test, _stats(both)),
+                    "the mean and standard deviation were computed on the training and test images together",
+                ),
+            ]
+            for value, problem in leaks:
+                if _close(z_test, value):
+                    fail(case, f"{problem}: that fits the preprocessing on the test set (a leak)", LEAK_HINT)
+            g_mean, g_std = X_train.mean(), X_train.std()
+            if _close(z_train, (X_train - g_mean) / g_std):
+                fail(
+                    case,
+                    "Z_train was standardised with one mean and one standard deviation for all pixels",
+                    "per-pixel statistics: X_train.mean(axis=0) and X_train.std(axis=0), one per pixel position",
+                )
+            axes = tuple(range(1, X_train.ndim))
+            per_image = (X_train - X_train.mean(axis=axes, keepdims=True)) / X_train.std(axis=axes, keepdims=True)
+            if _close(z_train, per_image):
+                fail(
+                    case,
+                    "each image was standardised with its own mean and standard deviation",
+                    "per pixel means over the images: axis=0 (one mean per pixel position), not over each image's pixels",
+                )
+            _probe_independence(standardize, X_train, X_test, z_train, z_test, case, LEAK_HINT)
+            expect_close(
+                z_train,
+                ref.transform(X_train),
+                case=case,
+                name="Z_train",
+                hint="(X_train - mean) / std with mean = X_train.mean(axis=0), std = X_train.std(axis=0) (1 where it is 0)",
+                **_close.keywords,
             )
-        # The package's Standardizer (np.std's ddof=0) is the reference; ddof=1 is fine too.
-        ref = Standardizer().fit(X_train)
-        if (_close(z_train, ref.transform(X_train)) and _close(z_test, ref.transform(X_test))) or (
-            _close(z_train, _apply(X_train, _stats(X_train, ddof=1)))
-            and _close(z_test, _apply(X_test, _stats(X_train, ddof=1)))
-        ):
-            n_cases += 1
-            continue
-        both = np.concatenate([X_train, X_test])
-        own = _stats(X_test)
-        leaks = [
-            (
-                _apply(X_test, own),
-                "Z_test was standardised with the test set's own mean and standard deviation",
-            ),
-            (
-                _apply(X_test, (_stats(X_train)[0], own[1])),
-                "Z_test was divided by the test set's own standard deviation",
-            ),
-            (
-                _apply(X_test, (own[0], _stats(X_train)[1])),
-                "Z_test was centred with the test set's own mean",
-            ),
-            (
-                _apply(X_test, _stats(both)),
-                "the mean and standard deviation were computed on the training and test images together",
-            ),
-        ]
-        for value, problem in leaks:
-            if _close(z_test, value):
-                fail(case, f"{problem}: that fits the preprocessing on the test set (a leak)", LEAK_HINT)
-        g_mean, g_std = X_train.mean(), X_train.std()
-        if _close(z_train, (X_train - g_mean) / g_std):
-            fail(
-                case,
-                "Z_train was standardised with one mean and one standard deviation for all pixels",
-                "per-pixel statistics: X_train.mean(axis=0) and X_train.std(axis=0), one per pixel position",
+            expect_close(
+                z_test,
+                ref.transform(X_test),
+                case=case,
+                name="Z_test",
+                hint="apply the training mean and std to X_test: (X_test - mean) / std",
+                **_close.keywords,
             )
-        axes = tuple(range(1, X_train.ndim))
-        per_image = (X_train - X_train.mean(axis=axes, keepdims=True)) / X_train.std(axis=axes, keepdims=True)
-        if _close(z_train, per_image):
-            fail(
-                case,
-                "each image was standardised with its own mean and standard deviation",
-                "per pixel means over the images: axis=0 (one mean per pixel position), not over each image's pixels",
-            )
-        _probe_independence(standardize, X_train, X_test, z_train, z_test, case, LEAK_HINT)
-        expect_close(
-            z_train,
-            ref.transform(X_train),
-            case=case,
-            name="Z_train",
-            hint="(X_train - mean) / std with mean = X_train.mean(axis=0), std = X_train.std(axis=0) (1 where it is 0)",
-        )
-        expect_close(
-            z_test,
-            ref.transform(X_test),
-            case=case,
-            name="Z_test",
-            hint="apply the training mean and std to X_test: (X_test - mean) / std",
-        )
     # Right values on every case; make sure no test image influences anything but itself.
     case, X_train, X_test = next(_standardize_cases(np.random.default_rng(102)))
-    z_train, z_test = _standardize_result(call(standardize, X_train, X_test, case=case), X_train, X_test, case)
-    _probe_independence(standardize, X_train, X_test, z_train, z_test, case, LEAK_HINT)
+    with scored("no test image influences the fit"):
+        z_train, z_test, _ = _standardize_result(call(standardize, X_train, X_test, case=case), X_train, X_test, case)
+        _probe_independence(standardize, X_train, X_test, z_train, z_test, case, LEAK_HINT)
     return f"{n_cases} cases, including pixels that are constant in training; no test image influences the fit"
 
 
@@ -246,8 +273,8 @@ def _probe_independence(standardize, X_train, X_test, z_train, z_test, case, hin
     other = X_test.copy()
     other[1:] = np.clip(other[1:][::-1] * 0.5 + 0.4, 0, 1)
     probe = f"{case}, then the same with test images 1, 2, ... replaced"
-    z_train2, z_test2 = _standardize_result(call(standardize, X_train, other, case=probe), X_train, other, probe)
-    if not (_close(z_train, z_train2) and _close(z_test[0], z_test2[0])):
+    z_train2, z_test2, close = _standardize_result(call(standardize, X_train, other, case=probe), X_train, other, probe)
+    if not (close(z_train, z_train2) and close(z_test[0], z_test2[0])):
         fail(
             probe,
             "replacing the other test images changed the result for the training images or for "
@@ -266,6 +293,13 @@ def _split_cases(rng: np.random.Generator):
     y = np.repeat(np.arange(4), sizes)
     yield "97 shuffled labels of 4 unbalanced classes (5, 50, 12, 30), val_fraction 0.25", rng.permutation(y), 0.25
     yield "60 shuffled labels 0, 3 and 7 (20 each), val_fraction 0.5", rng.permutation(np.repeat([0, 3, 7], 20)), 0.5
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        k = int(hidden.integers(2, 6))
+        sizes = hidden.integers(4, 30, k)
+        y = hidden.permutation(np.repeat(hidden.choice(10, k, replace=False), sizes))
+        fraction = float(hidden.choice([0.1, 0.2, 0.25, 0.3, 0.5]))
+        yield f"hidden random case {i + 1}: {len(y)} labels of {k} classes, val_fraction {fraction}", y, fraction
 
 
 def _indices(value, name: str, n: int, case: str) -> np.ndarray:
@@ -295,50 +329,60 @@ def _check_split(stratified_split) -> str:
     rng = np.random.default_rng(103)
     n_cases = 0
     for case, y, fraction in _split_cases(rng):
-        train, val = _split(stratified_split, y, fraction, 0, case)
-        both = np.intersect1d(train, val)
-        if both.size:
-            fail(
-                case,
-                f"{both.size} indices are in both train_idx and val_idx (e.g. {int(both[0])})",
-                "a validation image the model also trains on measures nothing: each index goes to exactly one side",
-            )
-        everything = np.concatenate([train, val])
-        if everything.size != len(y) or np.unique(everything).size != len(y):
-            missing = np.setdiff1d(np.arange(len(y)), everything)
-            fail(
-                case,
-                f"the two index arrays should hold each of the {len(y)} indices exactly once; "
-                f"got {everything.size} indices, {np.unique(everything).size} distinct, {missing.size} missing",
-                "every example goes to train or validation, none twice",
-            )
-        for c in np.unique(y):
-            n_c = int(np.sum(y == c))
-            in_val = int(np.sum(y[val] == c))
-            want = fraction * n_c
-            if abs(in_val - want) > 1:
+        with scored(case):
+            train, val = _split(stratified_split, y, fraction, 0, case)
+            everything = np.concatenate([train, val])
+            if everything.size == len(y) and np.array_equal(np.sort(everything), np.sort(y)) and not np.array_equal(
+                np.sort(everything), np.arange(len(y))
+            ):
                 fail(
                     case,
-                    f"class {int(c)} has {in_val} of its {n_c} examples in validation; a stratified split "
-                    f"puts val_fraction * {n_c} = {want:g} there (give or take one for rounding)",
-                    "split each class on its own: for every class c, shuffle np.flatnonzero(y == c) "
-                    "with rng and send the first round(val_fraction * n_c) to validation",
+                    "train_idx and val_idx hold the labels of the examples (the values y[idx]), not their positions",
+                    "return the indices themselves: idx, not y[idx]; the caller selects X[train_idx] and y[train_idx]",
                 )
-        again = _split(stratified_split, y, fraction, 0, f"{case}, called again with the same seed")
-        if not (np.array_equal(np.sort(val), np.sort(again[1]))):
-            fail(
-                f"{case}, called twice with np.random.default_rng(0)",
-                "the two calls gave different splits: the split is not reproducible",
-                "draw every random number from the rng argument (rng.permutation, rng.choice), "
-                "never from np.random.* or a generator you create inside the function",
-            )
-        others = [_split(stratified_split, y, fraction, seed, f"{case}, seed {seed}")[1] for seed in (1, 2, 3)]
-        if all(np.array_equal(np.sort(val), np.sort(o)) for o in others):
-            fail(
-                f"{case}, with seeds 0, 1, 2 and 3",
-                "every seed gives the same validation set: the split is not random",
-                "shuffle each class's indices with rng.permutation before cutting; taking the first or "
-                "last examples of each class keeps whatever order the data came in",
-            )
-        n_cases += 1
+            both = np.intersect1d(train, val)
+            if both.size:
+                fail(
+                    case,
+                    f"{both.size} indices are in both train_idx and val_idx (e.g. {int(both[0])})",
+                    "a validation image the model also trains on measures nothing: each index goes to exactly one side",
+                )
+            everything = np.concatenate([train, val])
+            if everything.size != len(y) or np.unique(everything).size != len(y):
+                missing = np.setdiff1d(np.arange(len(y)), everything)
+                fail(
+                    case,
+                    f"the two index arrays should hold each of the {len(y)} indices exactly once; "
+                    f"got {everything.size} indices, {np.unique(everything).size} distinct, {missing.size} missing",
+                    "every example goes to train or validation, none twice",
+                )
+            for c in np.unique(y):
+                n_c = int(np.sum(y == c))
+                in_val = int(np.sum(y[val] == c))
+                want = fraction * n_c
+                if abs(in_val - want) > 1:
+                    fail(
+                        case,
+                        f"class {int(c)} has {in_val} of its {n_c} examples in validation; a stratified split "
+                        f"puts val_fraction * {n_c} = {want:g} there (give or take one for rounding)",
+                        "split each class on its own: for every class c, shuffle np.flatnonzero(y == c) "
+                        "with rng and send the first round(val_fraction * n_c) to validation",
+                    )
+            again = _split(stratified_split, y, fraction, 0, f"{case}, called again with the same seed")
+            if not (np.array_equal(np.sort(val), np.sort(again[1]))):
+                fail(
+                    f"{case}, called twice with np.random.default_rng(0)",
+                    "the two calls gave different splits: the split is not reproducible",
+                    "draw every random number from the rng argument (rng.permutation, rng.choice), "
+                    "never from np.random.* or a generator you create inside the function",
+                )
+            others = [_split(stratified_split, y, fraction, seed, f"{case}, seed {seed}")[1] for seed in (1, 2, 3)]
+            if all(np.array_equal(np.sort(val), np.sort(o)) for o in others):
+                fail(
+                    f"{case}, with seeds 0, 1, 2 and 3",
+                    "every seed gives the same validation set: the split is not random",
+                    "shuffle each class's indices with rng.permutation before cutting; taking the first or "
+                    "last examples of each class keeps whatever order the data came in",
+                )
+            n_cases += 1
     return f"{n_cases} cases: sorted and shuffled labels, unbalanced classes, labels that are not 0..K-1"

@@ -54,7 +54,7 @@ def tolerance(*dtypes) -> dict:
     if least <= 2:
         return {"rtol": 1e-2, "atol": 1e-3}
     if least <= 4:
-        return {"rtol": 2e-5, "atol": 1e-6}
+        return {"rtol": 1e-4, "atol": 1e-5}
     return {"rtol": 1e-7, "atol": 1e-10}
 
 
@@ -113,11 +113,19 @@ def graded() -> bool:
     return bool(run and run.graded)
 
 
+HIDDEN_PREFIX = "hidden random case"
+
+
 @contextmanager
-def scored(case: str, hidden: bool = False):
-    """One case of a check: a failure stops a self-study run and is counted in a graded run."""
+def scored(case: str, hidden: bool | None = None):
+    """One case of a check: a failure stops a self-study run and is counted in a graded run.
+
+    A case whose name starts with :data:`HIDDEN_PREFIX` counts as hidden (its name is not shown
+    in a graded report).
+    """
     from . import ExerciseFailed, ExerciseNotAttempted
 
+    hidden = str(case).startswith(HIDDEN_PREFIX) if hidden is None else hidden
     run = current()
     try:
         yield

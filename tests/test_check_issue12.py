@@ -1,0 +1,67 @@
+"""One test per wrong answer that used to pass and per right answer that used to fail (issue 12).
+
+Each answer is written the way a student would; the check must reject the wrong ones with a message
+that names the mistake and accept the right ones, on its fixed and its hidden random cases.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scratchcnn.check import check
+
+from checking import failure, passes
+
+
+def _standardize(X_train, X_test):
+    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return (X_train - mean) / std, (X_test - mean) / std
+
+
+# --- chapter 1 ---------------------------------------------------------------------------------
+
+
+def test_1_2_in_place_standardisation_is_named():
+    def in_place(X_train, X_test):
+        mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        X_train -= mean
+        X_test -= mean
+        return X_train / std, X_test / std
+
+    assert "wrote into one of its input arrays" in failure("1.2", in_place)
+
+
+def test_1_2_in_float32_throughout_passes(capsys):
+    def float32(X_train, X_test):
+        a, b = X_train.astype(np.float32), X_test.astype(np.float32)
+        mean, std = a.mean(axis=0), a.std(axis=0)
+        std = np.where(std > 0, std, np.float32(1))
+        return (a - mean) / std, (b - mean) / std
+
+    passes("1.2", float32, capsys)
+
+
+def test_1_3_returning_labels_is_not_called_a_leak():
+    def labels(y, val_fraction, rng):
+        train, val = [], []
+        for c in np.unique(y):
+            idx = rng.permutation(np.flatnonzero(y == c))
+            n_val = round(val_fraction * len(idx))
+            val.append(y[idx[:n_val]])
+            train.append(y[idx[n_val:]])
+        return np.concatenate(train), np.concatenate(val)
+
+    message = failure("1.3", labels)
+    assert "labels of the examples" in message and "measures nothing" not in message
+
+
+def test_1_1_calling_the_package_is_reported_in_self_study(capsys):
+    from scratchcnn.preprocess import add_channel_axis, scale01
+
+    check("1.1", lambda X: scale01(add_channel_axis(X)).astype(np.float32))
+    out = capsys.readouterr().out
+    assert "Exercise 1.1 passed" in out and "Warning: the exercise asks for NumPy only" in out
+    assert "scratchcnn.preprocess" in out
