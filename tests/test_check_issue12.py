@@ -65,3 +65,33 @@ def test_1_1_calling_the_package_is_reported_in_self_study(capsys):
     out = capsys.readouterr().out
     assert "Exercise 1.1 passed" in out and "Warning: the exercise asks for NumPy only" in out
     assert "scratchcnn.preprocess" in out
+
+
+# --- chapter 2 ---------------------------------------------------------------------------------
+
+
+def test_2_1_integer_output_buffer_is_named():
+    def int_buffer(x, k):
+        kh, kw = k.shape
+        out = np.zeros_like(x[: x.shape[0] - kh + 1, : x.shape[1] - kw + 1])
+        for i in range(out.shape[0]):
+            for j in range(out.shape[1]):
+                out[i, j] = np.sum(x[i : i + kh, j : j + kw] * k)
+        return out
+
+    assert "output buffer seems to be an integer array" in failure("2.1", int_buffer)
+
+
+def test_2_3_a_kernel_larger_than_7x7_passes(capsys):
+    kernel = np.zeros((9, 9))
+    kernel[:4] = -1.0
+    kernel[5:] = 1.0
+    passes("2.3", kernel, capsys)
+
+
+def test_2_1_scipy_is_reported(capsys):
+    from scipy.signal import correlate2d
+
+    check("2.1", lambda x, k: correlate2d(x, k, mode="valid"))
+    out = capsys.readouterr().out
+    assert "passed" in out and "NumPy only" in out and "scipy" in out

@@ -171,6 +171,8 @@ def run_graded(exercise_id: str, answer) -> dict:
         report["not_attempted"] = True
     except ExerciseFailed:  # a failure outside any case: the answer could not be checked at all
         report["error"] = "the answer could not be checked (see the self-study check for why)"
+    if not run.results:  # a check with one case only (a value such as 2.3's kernel)
+        run.results.append(("the answer", not (report["not_attempted"] or report["error"]), False))
     report["total"] = len(run.results)
     report["passed"] = sum(1 for _, ok, _ in run.results if ok)
     report["failed"] = [case for case, ok, hidden in run.results if not ok and not hidden]
@@ -295,6 +297,12 @@ def call(answer: Callable, *args, case: str, writable: bool = False, **kwargs):
     """
     if not callable(answer):
         fail(case, f"expected a function, got {type(answer).__name__} {answer!r:.60}")
+    run = _current_run()
+    if run is not None:
+        run.low_precision = tuple(
+            a.dtype for a in (*args, *kwargs.values())
+            if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.dtype.itemsize < 8
+        )
     if writable:
         args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
     else:
@@ -326,6 +334,9 @@ def _as_float_array(got, name: str, shape, case: str, hint: str | None = None) -
 def _fit(rtol: float, atol: float, *arrays) -> tuple[float, float]:
     """Tolerances widened to fit the least precise float dtype among ``arrays``."""
     low = [a.dtype for a in arrays if isinstance(a, (np.ndarray, np.floating)) and a.dtype.kind == "f" and a.dtype.itemsize < 8]
+    run = _current_run()
+    if run is not None:
+        low += list(run.low_precision)  # the inputs of the call being checked
     if not low:
         return rtol, atol
     fit = tolerance(*low)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..naive import conv_forward_naive
-from . import call, exercise, expect_close, fail, result_array, same
+from ..naive import conv_forward_naive, corr2d_naive, output_size
+from . import HIDDEN, Mistake, call, diagnose, exercise, expect_close, fail, hidden_rng, result_array, same, scored
 
 
 CROSS_CORRELATION = (
@@ -26,9 +26,13 @@ SIZE_FORMULA = "O = (W - K + 2P) // S + 1 along each axis (W input size, K kerne
 
 
 def _corr2d(x: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Valid cross-correlation of a 2-D ``x`` with a 2-D ``k`` (any shapes): the reference."""
-    windows = sliding_window_view(x, k.shape)  # (H - kh + 1, W - kw + 1, kh, kw)
-    return np.einsum("ijpq,pq->ij", windows, k)
+    """Valid cross-correlation of a 2-D ``x`` with a 2-D ``k`` (any shapes), vectorized.
+
+    Agrees with :func:`scratchcnn.naive.corr2d_naive` (tests/test_naive_references.py); used where a
+    check needs many of them (2.3's step images).
+    """
+    windows = sliding_window_view(np.asarray(x, dtype=np.float64), k.shape)  # (H - kh + 1, W - kw + 1, kh, kw)
+    return np.einsum("ijpq,pq->ij", windows, np.asarray(k, dtype=np.float64))
 
 
 
@@ -69,43 +73,62 @@ def _corr2d_cases(rng: np.random.Generator):
     yield "random 7x4 image, non-square 3x1 kernel", rng.standard_normal((7, 4)), rng.standard_normal((3, 1))
     yield "kernel as large as the 4x5 image (one output pixel)", rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
     yield "1x1 kernel (scales the image)", rng.standard_normal((3, 4)), np.array([[2.5]])
+    yield (
+        "an integer 5x6 image (pixel values 0..255) with a float 2x2 kernel",
+        rng.integers(0, 256, (5, 6)),
+        np.array([[0.25, -0.5], [0.75, 0.1]]),
+    )
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        h, w = int(hidden.integers(2, 9)), int(hidden.integers(2, 9))
+        kh, kw = int(hidden.integers(1, h + 1)), int(hidden.integers(1, w + 1))
+        kind = hidden.integers(3)
+        x = hidden.integers(0, 256, (h, w)) if kind == 0 else hidden.standard_normal((h, w)).astype(
+            np.float32 if kind == 1 else np.float64)
+        k = hidden.standard_normal((kh, kw)).astype(x.dtype if x.dtype.kind == "f" else np.float64)
+        yield f"hidden random case {i + 1}: {x.dtype} {h}x{w} image, {kh}x{kw} kernel", x, k
 
 
-@exercise("2.1", "cross-correlation of one channel, with loops")
+INTEGER_BUFFER = Mistake(
+    "the values are truncated to whole numbers: the output buffer seems to be an integer array (np.zeros_like "
+    "of an integer image keeps its integer dtype)",
+    lambda x, k: np.trunc(corr2d_naive(x, k)),
+    "create the output as floats, np.zeros((H_out, W_out)) (float64 by default), whatever the image's dtype",
+    when=lambda x, k: np.asarray(x).dtype.kind in "iub",
+)
+CORR2D_MISTAKES = [
+    Mistake("the values are those of the kernel rotated by 180 degrees: the kernel looks flipped, which is a "
+            "true (mathematical) convolution", lambda x, k: corr2d_naive(x, k[::-1, ::-1]), CROSS_CORRELATION),
+    Mistake("the kernel looks flipped upside down", lambda x, k: corr2d_naive(x, k[::-1, :]), CROSS_CORRELATION),
+    Mistake("the kernel looks flipped left to right", lambda x, k: corr2d_naive(x, k[:, ::-1]), CROSS_CORRELATION),
+    Mistake("the result is transposed", lambda x, k: corr2d_naive(x, k).T,
+            "out[i, j] is the window whose corner is at row i and column j"),
+    Mistake("the values are those of the transposed kernel", lambda x, k: corr2d_naive(x, k.T),
+            "k[p, q] multiplies the pixel p rows below and q columns right of the window's corner",
+            when=lambda x, k: k.shape[0] == k.shape[1]),
+    INTEGER_BUFFER,
+]
+
+
+@exercise("2.1", "cross-correlation of one channel, with loops", numpy_only=True)
 def _check_corr2d(corr2d) -> str:
     rng = np.random.default_rng(2021)
     n = 0
     for case, x, k in _corr2d_cases(rng):
-        expected = _corr2d(x, k)
-        got = result_array(call(corr2d, x, k, case=case), expected.shape, case)
-        if got.shape != expected.shape:
-            fail(
-                case,
-                f"the result should have shape {expected.shape} for x of shape {x.shape} and k of "
-                f"shape {k.shape}, got shape {got.shape}",
-                _corr2d_shape_hint(got.shape, x.shape, k.shape),
-            )
-        if not same(got, expected):
-            if same(got, _corr2d(x, k[::-1, ::-1])):
+        with scored(case):
+            expected = corr2d_naive(x, k)
+            got = result_array(call(corr2d, x, k, case=case), expected.shape, case)
+            if got.shape != expected.shape:
                 fail(
                     case,
-                    "the values are those of the kernel rotated by 180 degrees: the kernel looks "
-                    "flipped, which is a true (mathematical) convolution",
-                    CROSS_CORRELATION,
+                    f"the result should have shape {expected.shape} for x of shape {x.shape} and k of "
+                    f"shape {k.shape}, got shape {got.shape}",
+                    _corr2d_shape_hint(got.shape, x.shape, k.shape),
                 )
-            for variant, how in ((k[::-1, :], "upside down"), (k[:, ::-1], "left to right")):
-                if same(got, _corr2d(x, variant)):
-                    fail(case, f"the kernel looks flipped {how}", CROSS_CORRELATION)
-            if got.shape[0] == got.shape[1] and same(got, expected.T):
-                fail(case, "the result is transposed", "out[i, j] is the window whose corner is at row i and column j")
-            if k.shape[0] == k.shape[1] and same(got, _corr2d(x, k.T)):
-                fail(
-                    case,
-                    "the values are those of the transposed kernel",
-                    "k[p, q] multiplies the pixel p rows below and q columns right of the window's corner",
-                )
-            expect_close(got, expected, case=case, hint=f"out[i, j] = sum(x[i:i+kh, j:j+kw] * k); {CROSS_CORRELATION}")
-        n += 1
+            if not same(got, expected):
+                diagnose(got, (x, k), CORR2D_MISTAKES, case, same)
+                expect_close(got, expected, case=case, hint=f"out[i, j] = sum(x[i:i+kh, j:j+kw] * k); {CROSS_CORRELATION}")
+            n += 1
     return f"{n} cases, non-square images and kernels included"
 
 
@@ -158,6 +181,17 @@ def _conv_cases(rng: np.random.Generator):
     yield "N=3, C=2, 5x7 images (not square), F=2 filters 3x3, stride 2, padding 1", *make(3, 2, 5, 7, 2, 3), 2, 1
     yield "N=2, C=3, 4x4 images, F=5 filters 1x1, stride 1, padding 0", *make(2, 3, 4, 4, 5, 1), 1, 0
     yield "N=1, C=1, 6x6 image, F=1 filter 2x2, stride 3, padding 2", *make(1, 1, 6, 6, 1, 2), 3, 2
+    hidden = hidden_rng()
+    rng = hidden  # make() draws from `rng`: the hidden cases draw from the hidden generator
+    for i in range(HIDDEN):
+        n, c, f = (int(v) for v in hidden.integers(1, 4, 3))
+        h, w = int(hidden.integers(3, 9)), int(hidden.integers(3, 9))
+        k, stride, padding = int(hidden.integers(1, 4)), int(hidden.integers(1, 4)), int(hidden.integers(0, 3))
+        x, W, b = make(n, c, h, w, f, k)
+        if hidden.random() < 0.3:
+            x, W, b = x.astype(np.float32), W.astype(np.float32), b.astype(np.float32)
+        yield (f"hidden random case {i + 1}: N={n}, C={c}, {h}x{w} images, F={f} filters {k}x{k}, stride {stride}, "
+               f"padding {padding}"), x, W, b, stride, padding
 
 
 def _strideless_windows(x, W, b, stride, padding, ho, wo):
@@ -165,63 +199,64 @@ def _strideless_windows(x, W, b, stride, padding, ho, wo):
     return conv_forward_naive(x, W, b, 1, padding)[:, :, :ho, :wo]
 
 
-@exercise("2.2", "the convolutional layer's forward pass, with loops")
+@exercise("2.2", "the convolutional layer's forward pass, with loops", numpy_only=True)
 def _check_conv_forward(conv_forward) -> str:
     rng = np.random.default_rng(2022)
     n_cases = 0
     for case, x, W, b, stride, padding in _conv_cases(rng):
-        expected = conv_forward_naive(x, W, b, stride, padding)  # (N, F, H_out, W_out)
-        got = result_array(call(conv_forward, x, W, b, stride=stride, padding=padding, case=case), expected.shape, case)
-        if got.shape != expected.shape:
-            fail(
-                case,
-                f"the result should have shape {expected.shape} for x of shape {x.shape}, W of shape "
-                f"{W.shape}, stride {stride} and padding {padding}, got shape {got.shape}",
-                _conv_shape_hint(got.shape, x.shape, W.shape, stride, padding),
-            )
-        if not same(got, expected):
-            ho, wo = expected.shape[2:]
-            zero_b = np.zeros_like(b)
-            if same(got, conv_forward_naive(x, W, zero_b, stride, padding)):
+        with scored(case):
+            expected = conv_forward_naive(x, W, b, stride, padding)  # (N, F, H_out, W_out)
+            got = result_array(call(conv_forward, x, W, b, stride=stride, padding=padding, case=case), expected.shape, case)
+            if got.shape != expected.shape:
                 fail(
                     case,
-                    "the bias b seems not to be added: the result equals the weighted sums alone",
-                    "out[n, f, i, j] = sum(window * W[f]) + b[f]: add filter f's bias to every pixel of its feature map",
+                    f"the result should have shape {expected.shape} for x of shape {x.shape}, W of shape "
+                    f"{W.shape}, stride {stride} and padding {padding}, got shape {got.shape}",
+                    _conv_shape_hint(got.shape, x.shape, W.shape, stride, padding),
                 )
-            if same(got, conv_forward_naive(x, W[:, :, ::-1, ::-1], b, stride, padding)):
-                fail(
-                    case,
-                    "the values are those of every kernel rotated by 180 degrees: the kernel looks "
-                    "flipped, which is a true (mathematical) convolution",
-                    CROSS_CORRELATION,
+            if not same(got, expected):
+                ho, wo = expected.shape[2:]
+                zero_b = np.zeros_like(b)
+                if same(got, conv_forward_naive(x, W, zero_b, stride, padding)):
+                    fail(
+                        case,
+                        "the bias b seems not to be added: the result equals the weighted sums alone",
+                        "out[n, f, i, j] = sum(window * W[f]) + b[f]: add filter f's bias to every pixel of its feature map",
+                    )
+                if same(got, conv_forward_naive(x, W[:, :, ::-1, ::-1], b, stride, padding)):
+                    fail(
+                        case,
+                        "the values are those of every kernel rotated by 180 degrees: the kernel looks "
+                        "flipped, which is a true (mathematical) convolution",
+                        CROSS_CORRELATION,
+                    )
+                if same(got, conv_forward_naive(x, W[:, :, ::-1, ::-1], zero_b, stride, padding)):
+                    fail(
+                        case,
+                        "the kernel looks flipped (rotated by 180 degrees) and the bias b seems not to be added",
+                        f"{CROSS_CORRELATION}; then add b[f]",
+                    )
+                if stride > 1 and same(got, _strideless_windows(x, W, b, stride, padding, ho, wo)):
+                    fail(
+                        case,
+                        f"the output has the right size but its windows ignore the stride {stride}",
+                        "output pixel (i, j) reads the window that starts at row i*S and column j*S of the padded input",
+                    )
+                if x.shape[1] > 1 and same(got, conv_forward_naive(x[:, :1], W[:, :1], b, stride, padding)):
+                    fail(
+                        case,
+                        "only the first input channel seems to be used",
+                        "each window is (C, K, K): multiply it by W[f], which is (C, K, K) too, and sum over all three axes",
+                    )
+                if padding and same(got, conv_forward_naive(np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), mode="edge"), W, b, stride, 0)):
+                    fail(case, "the padding repeats the edge pixels", "pad with zeros: np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))")
+                expect_close(
+                    got,
+                    expected,
+                    case=case,
+                    hint="out[n, f, i, j] = b[f] + sum over (c, p, q) of x_padded[n, c, i*S + p, j*S + q] * W[f, c, p, q]",
                 )
-            if same(got, conv_forward_naive(x, W[:, :, ::-1, ::-1], zero_b, stride, padding)):
-                fail(
-                    case,
-                    "the kernel looks flipped (rotated by 180 degrees) and the bias b seems not to be added",
-                    f"{CROSS_CORRELATION}; then add b[f]",
-                )
-            if stride > 1 and same(got, _strideless_windows(x, W, b, stride, padding, ho, wo)):
-                fail(
-                    case,
-                    f"the output has the right size but its windows ignore the stride {stride}",
-                    "output pixel (i, j) reads the window that starts at row i*S and column j*S of the padded input",
-                )
-            if x.shape[1] > 1 and same(got, conv_forward_naive(x[:, :1], W[:, :1], b, stride, padding)):
-                fail(
-                    case,
-                    "only the first input channel seems to be used",
-                    "each window is (C, K, K): multiply it by W[f], which is (C, K, K) too, and sum over all three axes",
-                )
-            if padding and same(got, conv_forward_naive(np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), mode="edge"), W, b, stride, 0)):
-                fail(case, "the padding repeats the edge pixels", "pad with zeros: np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))")
-            expect_close(
-                got,
-                expected,
-                case=case,
-                hint="out[n, f, i, j] = b[f] + sum over (c, p, q) of x_padded[n, c, i*S + p, j*S + q] * W[f, c, p, q]",
-            )
-        n_cases += 1
+            n_cases += 1
     return f"{n_cases} cases: several channels and filters, strides 1-3, padding 0-2, a non-square image"
 
 
@@ -243,13 +278,13 @@ def _check_edge_kernel(kernel) -> str:
         k = np.asarray(kernel, dtype=float)
     except (TypeError, ValueError):
         fail(case, f"expected a 2-D array of numbers, got {type(kernel).__name__}")
-    if k.ndim != 2 or not (1 <= k.shape[0] <= 7 and 1 <= k.shape[1] <= 7):
-        fail(case, f"expected a small 2-D kernel such as 3x3, got an array of shape {k.shape}")
+    if k.ndim != 2 or not (1 <= k.shape[0] <= 31 and 1 <= k.shape[1] <= 31):
+        fail(case, f"expected a 2-D kernel such as 3x3 (at most 31x31), got an array of shape {k.shape}")
     if not np.all(np.isfinite(k)):
         fail(case, "the kernel contains NaN or infinity")
     if k.shape[0] < 2:
         fail(case, f"a kernel with one row (shape {k.shape}) cannot see a change from one row to the next", "use at least two rows, e.g. 3x3")
-    size = 12
+    size = max(12, k.shape[0] + 4, k.shape[1] + 4)  # room for every edge position, whatever the kernel
     scale = float(np.abs(k).sum()) or 1.0
     tol = 1e-9 * scale
 

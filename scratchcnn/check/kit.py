@@ -89,6 +89,7 @@ class Run:
     results: list = field(default_factory=list)  # (case, passed, hidden)
     flagged: list = field(default_factory=list)  # forbidden calls seen ("scipy.signal.correlate2d")
     numpy_only: bool = False
+    low_precision: tuple = ()  # float32/float16 dtypes among the last call's inputs: tolerances widen
 
 
 _STATE: dict = {"run": None}
