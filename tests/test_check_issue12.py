@@ -95,3 +95,67 @@ def test_2_1_scipy_is_reported(capsys):
     check("2.1", lambda x, k: correlate2d(x, k, mode="valid"))
     out = capsys.readouterr().out
     assert "passed" in out and "NumPy only" in out and "scipy" in out
+
+
+# --- chapter 4 ---------------------------------------------------------------------------------
+
+
+def test_4_3_log_sum_exp_shifted_by_the_batch_maximum_fails():
+    def batch_max(logits, labels):
+        z = logits - logits.max()  # no axis: one maximum for the whole batch
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return -logp[np.arange(len(labels)), labels].mean()
+
+    assert "Exercise 4.3" in failure("4.3", batch_max)
+
+
+@pytest.mark.parametrize("shift", ["min", "mean"])
+def test_4_2_shift_by_row_min_or_mean_after_upcast_fails(shift):
+    def shifted(z):
+        z = z.astype(np.float64)
+        e = np.exp(z - getattr(z, shift)(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    assert "NaN or infinity" in failure("4.2", shifted)
+
+
+def test_4_2_in_place_softmax_is_named():
+    def in_place(z):
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    assert "wrote into one of its input arrays" in failure("4.2", in_place)
+
+
+def test_4_3_in_place_cross_entropy_is_named():
+    def in_place(logits, labels):
+        logits -= logits.max(axis=1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return -logp[np.arange(len(labels)), labels].mean()
+
+    assert "wrote into one of its input arrays" in failure("4.3", in_place)
+
+
+def test_4_4_a_hard_coded_spread_fails():
+    def hard_coded(fan_in, fan_out, rng):
+        a = 0.0471  # sqrt(3 / 1352), the book's layer only
+        return rng.uniform(-a, a, (fan_in, fan_out))
+
+    assert "standard deviation" in failure("4.4", hard_coded)
+
+
+def test_4_3_and_4_2_computed_in_float32_pass(capsys):
+    def softmax32(z):
+        z = z.astype(np.float32)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def ce32(logits, labels):
+        z = logits.astype(np.float32)
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-logp[np.arange(len(labels)), labels].mean())
+
+    passes("4.2", softmax32, capsys)
+    passes("4.3", ce32, capsys)

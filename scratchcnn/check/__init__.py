@@ -47,6 +47,7 @@ __all__ = [
     "same",
     "fail",
     "rehint",
+    "expected_got",
     "ExerciseFailed",
     "ExerciseNotAttempted",
     "HIDDEN",
@@ -331,6 +332,16 @@ def _as_float_array(got, name: str, shape, case: str, hint: str | None = None) -
     return arr
 
 
+def expected_got(expected, got) -> str:
+    """"expected X, got Y" with enough digits to differ; in a graded run only "got Y, which is wrong"."""
+    if _graded():
+        return f"got {got}, which is not the right value"
+    if isinstance(expected, (float, np.floating)) or isinstance(got, (float, np.floating)):
+        want, have = _two_numbers(float(expected), float(got))
+        return f"expected {want}, got {have}"
+    return f"expected {expected}, got {got}"
+
+
 def _fit(rtol: float, atol: float, *arrays) -> tuple[float, float]:
     """Tolerances widened to fit the least precise float dtype among ``arrays``."""
     low = [a.dtype for a in arrays if isinstance(a, (np.ndarray, np.floating)) and a.dtype.kind == "f" and a.dtype.itemsize < 8]
@@ -396,6 +407,10 @@ def result_array(got, shape: tuple, case: str, name: str = "the result") -> np.n
     """The reader's result as a float array, or a failure for None, ``...``, ragged, complex or non-numbers."""
     if got is None or got is Ellipsis:
         expect_close(got, np.zeros(shape), case=case, name=name)  # raises the right error
+    run = _current_run()
+    dtype = getattr(got, "dtype", None)
+    if run is not None and dtype is not None and dtype.kind == "f" and dtype.itemsize < 8:
+        run.low_precision = (*run.low_precision, dtype)  # a float32 result is compared at float32's precision
     return _as_float_array(got, name, shape, case)
 
 

@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from ..naive import maxpool_forward_naive
-from . import rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
+from ..naive import maxpool_forward_naive, pool_forward_naive
+from . import HIDDEN, hidden_rng, scored, rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
 
 
 SIZE_FORMULA = "O = (W - K) // S + 1 along each axis (W input size, K window size, S stride): round down"
@@ -35,14 +35,8 @@ def _out(size: int, k: int, s: int) -> int:
 
 
 def _pool_naive(x: np.ndarray, k: int, s: int, reduce) -> np.ndarray:
-    """Pool every ``k x k`` window at stride ``s`` with ``reduce`` (np.max, np.mean, ...), by loops."""
-    n, c, h, w = x.shape
-    ho, wo = _out(h, k, s), _out(w, k, s)
-    out = np.zeros((n, c, ho, wo))  # (N, C, H_out, W_out)
-    for i in range(ho):
-        for j in range(wo):
-            out[:, :, i, j] = reduce(x[:, :, i * s : i * s + k, j * s : j * s + k], axis=(2, 3))
-    return out
+    """Pool every ``k x k`` window at stride ``s`` with ``reduce``: :func:`scratchcnn.naive.pool_forward_naive`."""
+    return pool_forward_naive(x, k, s, reduce)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,6 +76,15 @@ def _maxpool_cases(rng: np.random.Generator):
     yield "N=1, C=1, random 5x5 image, K = 2, S = 1", rng.standard_normal((1, 1, 5, 5)), 2, 1
     yield "N=2, C=1, all values negative, 4x6 images, K = 2, S = 2", -rng.uniform(1, 2, (2, 1, 4, 6)), 2, 2
     yield "N=1, C=1, random 9x9 image, K = 3, S = 3", rng.standard_normal((1, 1, 9, 9)), 3, 3
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        n, c = int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
+        k, st = int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
+        h, w = int(hidden.integers(k, 10)), int(hidden.integers(k, 10))
+        x = hidden.standard_normal((n, c, h, w)) - (2.0 if hidden.random() < 0.2 else 0.0)
+        if hidden.random() < 0.3:
+            x = x.astype(np.float32)
+        yield f"hidden random case {i + 1}: N={n}, C={c}, {x.dtype} {h}x{w} images, K = {k}, S = {st}", x, k, st
 
 
 @exercise("3.1", "max pooling forward, with loops")
@@ -89,50 +92,51 @@ def _check_maxpool(maxpool_forward) -> str:
     rng = np.random.default_rng(2031)
     n_cases = 0
     for case, x, k, s in _maxpool_cases(rng):
-        expected = maxpool_forward_naive(x, k, s)  # (N, C, H_out, W_out)
-        got = result_array(call(maxpool_forward, x, k, s, case=case), expected.shape, case)
-        if got.shape != expected.shape:
-            fail(
-                case,
-                f"the result should have shape {expected.shape} for x of shape {x.shape}, k = {k} and "
-                f"stride = {s}, got shape {got.shape}",
-                _maxpool_shape_hint(got.shape, x.shape, k, s),
-            )
-        if not same(got, expected):
-            ho, wo = expected.shape[2:]
-            if same(got, _pool_naive(x, k, s, np.mean)):
+        with scored(case):
+            expected = maxpool_forward_naive(x, k, s)  # (N, C, H_out, W_out)
+            got = result_array(call(maxpool_forward, x, k, s, case=case), expected.shape, case)
+            if got.shape != expected.shape:
                 fail(
                     case,
-                    "the values are the mean of each window, not its maximum: that is average pooling",
-                    f"take window.max() instead of window.mean(); {MAX_DEFINITION}",
+                    f"the result should have shape {expected.shape} for x of shape {x.shape}, k = {k} and "
+                    f"stride = {s}, got shape {got.shape}",
+                    _maxpool_shape_hint(got.shape, x.shape, k, s),
                 )
-            if same(got, np.maximum(expected, 0)):
-                fail(
-                    case,
-                    "every negative maximum came out as 0: the running maximum seems to start at 0",
-                    "start from the window's first value (or -inf), or simply use window.max(): a pooling "
-                    "layer's input can be negative, e.g. a feature map with no ReLU before the pooling",
-                )
-            if s != 1 and same(got, _pool_naive(x, k, 1, np.max)[:, :, :ho, :wo]):
-                fail(
-                    case,
-                    f"the output has the right size but its windows ignore the stride {s}: window (i, j) starts at (i, j)",
-                    MAX_DEFINITION,
-                )
-            if s != k and same(got, _pool_naive(x, s, s, np.max)[:, :, :ho, :wo]):
-                fail(
-                    case,
-                    f"the windows seem to be {s} wide (the stride) instead of K = {k}",
-                    f"the window size and the stride are different numbers here; {MAX_DEFINITION}",
-                )
-            if s != k and same(got, _pool_naive(x, k, k, np.max)[:, :, :ho, :wo]):
-                fail(
-                    case,
-                    f"the windows seem to start every K = {k} positions instead of every S = {s}",
-                    MAX_DEFINITION,
-                )
-            expect_close(got, expected, case=case, hint=MAX_DEFINITION)
-        n_cases += 1
+            if not same(got, expected):
+                ho, wo = expected.shape[2:]
+                if same(got, _pool_naive(x, k, s, np.mean)):
+                    fail(
+                        case,
+                        "the values are the mean of each window, not its maximum: that is average pooling",
+                        f"take window.max() instead of window.mean(); {MAX_DEFINITION}",
+                    )
+                if same(got, np.maximum(expected, 0)):
+                    fail(
+                        case,
+                        "every negative maximum came out as 0: the running maximum seems to start at 0",
+                        "start from the window's first value (or -inf), or simply use window.max(): a pooling "
+                        "layer's input can be negative, e.g. a feature map with no ReLU before the pooling",
+                    )
+                if s != 1 and same(got, _pool_naive(x, k, 1, np.max)[:, :, :ho, :wo]):
+                    fail(
+                        case,
+                        f"the output has the right size but its windows ignore the stride {s}: window (i, j) starts at (i, j)",
+                        MAX_DEFINITION,
+                    )
+                if s != k and same(got, _pool_naive(x, s, s, np.max)[:, :, :ho, :wo]):
+                    fail(
+                        case,
+                        f"the windows seem to be {s} wide (the stride) instead of K = {k}",
+                        f"the window size and the stride are different numbers here; {MAX_DEFINITION}",
+                    )
+                if s != k and same(got, _pool_naive(x, k, k, np.max)[:, :, :ho, :wo]):
+                    fail(
+                        case,
+                        f"the windows seem to start every K = {k} positions instead of every S = {s}",
+                        MAX_DEFINITION,
+                    )
+                expect_close(got, expected, case=case, hint=MAX_DEFINITION)
+            n_cases += 1
     return f"{n_cases} cases: K = S, overlapping windows (K = 3, S = 2), stride 1, leftover rows, negative inputs"
 
 
@@ -170,25 +174,41 @@ def _size_hint(got, size: int, k: int, s: int) -> str:
     return SIZE_FORMULA
 
 
+def _size_cases():
+    for size, k, s in _SIZE_CASES:
+        yield f"size = {size}, k = {k}, stride = {s}", size, k, s
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        k, s = int(hidden.integers(1, 8)), int(hidden.integers(1, 5))
+        size = int(hidden.integers(k, 300))
+        yield f"hidden random case {i + 1}: size = {size}, k = {k}, stride = {s}", size, k, s
+
+
 @exercise("3.2", "the output size of a pooling layer")
 def _check_pool_output_size(pool_output_size) -> str:
-    for size, k, s in _SIZE_CASES:
-        case = f"size = {size}, k = {k}, stride = {s}"
-        got = call(pool_output_size, size, k, s, case=case)
-        expected = _out(size, k, s)
-        if got is None or got is Ellipsis:
-            expect_close(got, expected, case=case)
-        if isinstance(got, (float, np.floating)):
-            fail(
-                case,
-                f"the result is the float {got!r}; a number of windows is an integer",
-                "use integer division (size - k) // stride + 1, not /",
-            )
-        if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
-            fail(case, f"expected an int, got {type(got).__name__} {got!r:.60}")
-        if got != expected:
-            fail(case, f"expected {expected} windows, got {got}", _size_hint(int(got), size, k, s))
+    for case, size, k, s in _size_cases():
+        with scored(case):
+            got = call(pool_output_size, size, k, s, case=case)
+            expected = _out(size, k, s)
+            if got is None or got is Ellipsis:
+                expect_close(got, expected, case=case)
+            if isinstance(got, (float, np.floating)):
+                fail(
+                    case,
+                    f"the result is the float {got!r}; a number of windows is an integer",
+                    "use integer division (size - k) // stride + 1, not /",
+                )
+            if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
+                fail(case, f"expected an int, got {type(got).__name__} {got!r:.60}")
+            if got != expected:
+                fail(case, f"expected {expected} windows, got {got}", _size_hint(int(got), size, k, s))
     case = "size = 2, k = 3, stride = 1 (the window is larger than the input)"
+    with scored(case):
+        _window_too_large(pool_output_size, case)
+    return f"{len(_SIZE_CASES) + HIDDEN} sizes (K = S, overlapping windows, leftover rows) and a window larger than the input"
+
+
+def _window_too_large(pool_output_size, case: str) -> None:
     try:
         got = pool_output_size(2, 3, 1)
     except ValueError:
@@ -204,7 +224,6 @@ def _check_pool_output_size(pool_output_size) -> str:
             "no 3-wide window fits in 2 pixels; the formula would give (2 - 3) // 1 + 1 = 0, which "
             "hides the mistake: raise ValueError(...) naming the sizes when k > size",
         )
-    return f"{len(_SIZE_CASES)} sizes (K = S, overlapping windows, leftover rows) and a window larger than the input"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,6 +238,11 @@ def _avgpool_cases(rng: np.random.Generator):
     yield "N=3, C=3, random 4x4 images, k = 2 (as many images as channels)", rng.standard_normal((3, 3, 4, 4)), 2
     yield "N=2, C=1, random 7x7 images (a leftover row and column), k = 2", rng.standard_normal((2, 1, 7, 7)), 2
     yield "N=1, C=1, random 5x8 image (leftovers), k = 3", rng.standard_normal((1, 1, 5, 8)), 3
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        n, c, k = int(hidden.integers(1, 4)), int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
+        h, w = int(hidden.integers(k, 11)), int(hidden.integers(k, 11))
+        yield f"hidden random case {i + 1}: N={n}, C={c}, {h}x{w} images, k = {k}", hidden.standard_normal((n, c, h, w)), k
 
 
 def _wrong_reshape(x: np.ndarray, k: int) -> np.ndarray:
@@ -233,44 +257,45 @@ def _check_avgpool(avgpool_forward) -> str:
     rng = np.random.default_rng(2033)
     n_cases = 0
     for case, x, k in _avgpool_cases(rng):
-        expected = _pool_naive(x, k, k, np.mean)  # (N, C, H // k, W // k)
-        leftover = x.shape[2] % k or x.shape[3] % k
-        try:
-            raw = call(avgpool_forward, x, k, case=case)
-        except ExerciseNotAttempted:
-            raise
-        except ExerciseFailed as err:
-            if leftover:
-                rehint(
-                    err,
-                    f"{x.shape[2]} rows do not split into whole windows of {k}: drop "
-                    f"the leftover rows and columns first, x[:, :, :H_out*k, :W_out*k], as max "
-                    "pooling does, then reshape"
-                )
-            raise
-        got = result_array(raw, expected.shape, case)
-        if got.shape != expected.shape:
-            fail(
-                case,
-                f"the result should have shape {expected.shape} for x of shape {x.shape} and k = {k}, got shape {got.shape}",
-                "(N, C, H, W) -> (N, C, H // k, k, W // k, k), then the mean over the two window axes 3 and 5",
-            )
-        if not same(got, expected):
-            if same(got, _pool_naive(x, k, k, np.max)):
-                fail(case, "the values are each window's maximum: that is max pooling", "take the mean over the window axes")
-            if same(got, _wrong_reshape(x, k)):
+        with scored(case):
+            expected = _pool_naive(x, k, k, np.mean)  # (N, C, H // k, W // k)
+            leftover = x.shape[2] % k or x.shape[3] % k
+            try:
+                raw = call(avgpool_forward, x, k, case=case)
+            except ExerciseNotAttempted:
+                raise
+            except ExerciseFailed as err:
+                if leftover:
+                    rehint(
+                        err,
+                        f"{x.shape[2]} rows do not split into whole windows of {k}: drop "
+                        f"the leftover rows and columns first, x[:, :, :H_out*k, :W_out*k], as max "
+                        "pooling does, then reshape"
+                    )
+                raise
+            got = result_array(raw, expected.shape, case)
+            if got.shape != expected.shape:
                 fail(
                     case,
-                    "the windows are not k x k squares: reshape(N, C, H // k, W // k, k, k) cuts "
-                    "each image row into pieces of k consecutive pixels instead",
-                    "in memory, a row's pixels are contiguous: reshape to (N, C, H // k, k, W // k, k) "
-                    "(row block, row in block, column block, column in block) and average axes (3, 5)",
+                    f"the result should have shape {expected.shape} for x of shape {x.shape} and k = {k}, got shape {got.shape}",
+                    "(N, C, H, W) -> (N, C, H // k, k, W // k, k), then the mean over the two window axes 3 and 5",
                 )
-            expect_close(
-                got,
-                expected,
-                case=case,
-                hint="out[n, c, i, j] = mean of x[n, c, i*k:(i+1)*k, j*k:(j+1)*k]",
-            )
-        n_cases += 1
+            if not same(got, expected):
+                if same(got, _pool_naive(x, k, k, np.max)):
+                    fail(case, "the values are each window's maximum: that is max pooling", "take the mean over the window axes")
+                if same(got, _wrong_reshape(x, k)):
+                    fail(
+                        case,
+                        "the windows are not k x k squares: reshape(N, C, H // k, W // k, k, k) cuts "
+                        "each image row into pieces of k consecutive pixels instead",
+                        "in memory, a row's pixels are contiguous: reshape to (N, C, H // k, k, W // k, k) "
+                        "(row block, row in block, column block, column in block) and average axes (3, 5)",
+                    )
+                expect_close(
+                    got,
+                    expected,
+                    case=case,
+                    hint="out[n, c, i, j] = mean of x[n, c, i*k:(i+1)*k, j*k:(j+1)*k]",
+                )
+            n_cases += 1
     return f"{n_cases} cases, including non-square images and leftover rows and columns"
