@@ -15,9 +15,10 @@ their name).
 
 Public API:
 
-- :func:`read_idx` ``(path, expected_ndim=None) -> np.ndarray``: checks the magic number,
-  the dtype code, the number of dimensions and that the data is exactly as long as the header
-  says, and raises :class:`IdxError` (a ``ValueError``) naming the file otherwise.
+- :func:`read_idx` ``(path, expected_ndim=None, *, max_shape=None, dtypes=None) -> np.ndarray``:
+  checks the magic number, the dtype code, the number of dimensions, the declared shape against
+  ``max_shape`` (before decompressing anything) and that the data is exactly as long as the
+  header says, and raises :class:`IdxError` (a ``ValueError``) naming the file otherwise.
 - :func:`write_idx` ``(path, array)``: the inverse, used by the tests and handy for exercises.
 - :class:`IdxError`: a file that is not a valid idx file (truncated, corrupt, wrong format).
 
@@ -75,13 +76,22 @@ def _read_exactly(stream, n: int) -> bytes:
     return data if data is not None else b""
 
 
-def read_idx(path: str | os.PathLike, expected_ndim: int | None = None) -> np.ndarray:
+def read_idx(
+    path: str | os.PathLike,
+    expected_ndim: int | None = None,
+    *,
+    max_shape: tuple[int, ...] | None = None,
+    dtypes=None,
+) -> np.ndarray:
     """Read an idx file (plain or gzip-compressed) into a writable native-endian array.
 
     ``expected_ndim`` (3 for images, 1 for labels) turns a file of the wrong kind into a
-    clear error instead of a surprise later. Raises :class:`IdxError` naming the file if
-    the header is wrong or the data is shorter or longer than the header says, and
-    ``FileNotFoundError`` if there is no such file.
+    clear error instead of a surprise later. ``max_shape`` caps every dimension the header
+    declares and ``dtypes`` (NumPy dtypes, e.g. ``["u1"]``) the kinds of number it may hold:
+    both are checked on the header, before anything is decompressed or allocated, so a small
+    gzip file that would expand into gigabytes is refused at once. Raises :class:`IdxError`
+    naming the file if the header is wrong or the data is shorter or longer than the header
+    says, and ``FileNotFoundError`` if there is no such file.
     """
     path = Path(path)
     if not path.is_file():
@@ -107,12 +117,27 @@ def read_idx(path: str | os.PathLike, expected_ndim: int | None = None) -> np.nd
                 raise _fail(path, "the header says the data has 0 dimensions")
             if expected_ndim is not None and ndim != expected_ndim:
                 raise _fail(path, f"it holds {ndim}-dimensional data, expected {expected_ndim}")
+            if max_shape is not None and ndim != len(max_shape):
+                raise _fail(path, f"it holds {ndim}-dimensional data, expected {len(max_shape)}")
+            allowed_dtypes = None if dtypes is None else [np.dtype(d).newbyteorder("=") for d in dtypes]
+            if allowed_dtypes is not None and IDX_DTYPES[code].newbyteorder("=") not in allowed_dtypes:
+                allowed = " or ".join(map(str, allowed_dtypes))
+                raise _fail(
+                    path,
+                    f"it holds {IDX_DTYPES[code].newbyteorder('=')} numbers (dtype code 0x{code:02X}), expected {allowed}",
+                )
             size_bytes = _read_exactly(f, 4 * ndim)
             if len(size_bytes) < 4 * ndim:
                 raise _fail(path, f"the header is cut off inside the {ndim} dimension sizes")
             shape = struct.unpack(f">{ndim}I", size_bytes)
             dtype = IDX_DTYPES[code]
             n_bytes = math.prod(shape) * dtype.itemsize
+            if max_shape is not None and any(s > m for s, m in zip(shape, max_shape)):
+                raise _fail(
+                    path,
+                    f"the header declares shape {shape} ({n_bytes:,} bytes), larger than the at most "
+                    f"{tuple(max_shape)} this file can hold; nothing was decompressed",
+                )
             on_disk = path.stat().st_size
             if not compressed and n_bytes != on_disk - 4 - 4 * ndim:
                 raise _fail(

@@ -11,11 +11,16 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import math
+import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +62,18 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", local_only)
     closed = f"http://127.0.0.1:{_closed_port()}/"
-    monkeypatch.setattr(data, "MNIST_MIRRORS", (closed,))
-    monkeypatch.setattr(data, "FASHION_MNIST_MIRRORS", (closed,))
-    monkeypatch.setattr(data, "FASHION_MNIST_LOCAL_FOLDERS", ())
+    for key in list(data.DATASETS):
+        use(monkeypatch, key, mirrors=(closed,), local_folders=())
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.delenv("SCRATCHCNN_DATA", raising=False)
     monkeypatch.delenv("SCRATCHCNN_DATA_HOME", raising=False)
+
+
+def use(monkeypatch, key: str, **changes) -> data.DatasetSpec:
+    """Replace registry entry ``key`` by a copy with ``changes`` for this test only."""
+    spec = replace(data.DATASETS[key], **changes)
+    monkeypatch.setitem(data.DATASETS, key, spec)
+    return spec
 
 
 def _make_arrays(seed: int = 1) -> tuple[np.ndarray, ...]:
@@ -85,7 +96,7 @@ def tiny(tmp_path, monkeypatch):
         for name, a in zip(FILES, arrays, strict=True)
     }
     md5 = {name: hashlib.md5(b).hexdigest() for name, b in blobs.items()}
-    monkeypatch.setattr(data, "MNIST_MD5", md5)
+    use(monkeypatch, "mnist", md5=md5)
     return arrays, blobs
 
 
@@ -105,10 +116,30 @@ class _Mirror:
                     return
                 if mirror.mode == "corrupt":
                     body = body[:-8] + bytes(8)  # same length, wrong bytes
+                if mirror.mode in ("flood", "flood-announced"):  # 64 MiB, whatever the file
+                    self.send_response(200)
+                    if mirror.mode == "flood-announced":
+                        self.send_header("Content-Length", str(64 << 20))
+                    self.end_headers()
+                    try:
+                        for _ in range(64 * 16):  # 64 KiB at a time: bounded
+                            self.wfile.write(bytes(1 << 16))
+                    except OSError:  # the client stopped reading
+                        pass
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if mirror.mode == "trickle":  # one byte every 50 ms: each read is quick, the file never ends
+                    try:
+                        for byte in body[:400]:  # at most 20 s: bounded
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(0.05)
+                    except OSError:
+                        pass
+                    return
                 if mirror.mode == "drop":  # promise the whole file, send half, hang up
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()
@@ -380,7 +411,7 @@ def test_auto_offline_falls_back_to_the_sample_with_one_warning(tmp_path, monkey
         raise AssertionError("fetch_openml must not be reached when DNS fails")
 
     monkeypatch.setattr(sklearn.datasets, "fetch_openml", offline_fetch_openml)
-    closed = data.MNIST_MIRRORS[0]
+    closed = data.DATASETS["mnist"].mirrors[0]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dataset = load_mnist(data_home=tmp_path)
@@ -430,9 +461,7 @@ def test_offline_uses_the_sample_silently_when_nothing_is_cached(tmp_path):
 
 
 def test_fashion_auto_reads_a_local_copy_before_going_online(tmp_path, monkeypatch, tiny):
-    monkeypatch.setattr(
-        data, "FASHION_MNIST_LOCAL_FOLDERS", (str(tmp_path / "missing"), str(tmp_path / "tiny"))
-    )
+    use(monkeypatch, "fashion-mnist", local_folders=(str(tmp_path / "missing"), str(tmp_path / "tiny")))
     dataset = load_fashion_mnist(data_home=tmp_path / "home")
     _assert_same(dataset, tiny[0])
     assert dataset.name == "Fashion-MNIST" and dataset.class_names[9] == "Ankle boot"
@@ -453,7 +482,7 @@ def test_fashion_download_uses_its_own_checksums_and_cache_folder(
     server = mirror()
     with pytest.raises(DataUnavailableError, match="corrupt download"):  # MNIST's checksums
         load_fashion_mnist("download", data_home=tmp_path, mirrors=[server.url])
-    monkeypatch.setattr(data, "FASHION_MNIST_MD5", dict(data.MNIST_MD5))
+    use(monkeypatch, "fashion-mnist", md5=dict(data.DATASETS["mnist"].md5))
     dataset = load_fashion_mnist("download", data_home=tmp_path, mirrors=[server.url])
     _assert_same(dataset, tiny[0])
     assert dataset.source.startswith("Fashion-MNIST, 30 + 10 images, downloaded from 127.0.0.1")
@@ -593,3 +622,276 @@ def test_read_idx_catches_truncated_and_corrupt_gzip_files(tmp_path):
             read_idx(tmp_path / name)
     with pytest.raises(FileNotFoundError, match="No idx file"):
         read_idx(tmp_path / "absent")
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile input (issue 13): each fault below failed before the data package and passes now.
+
+
+def _write_folder(folder: Path, arrays, names=FILES) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, a in zip(names, arrays, strict=True):
+        write_idx(folder / name, a)
+    return folder
+
+
+def _hostile_folders():
+    X_train, y_train, X_test, y_test = _make_arrays()
+    return {
+        # name: (arrays, the file the message must name, what it must say)
+        "nan-labels": ((X_train, np.full(30, np.nan), X_test, y_test), FILES[1], "holds float64 numbers.*expected uint8.*Class labels are whole numbers 0..9"),
+        "fraction-labels": ((X_train, y_train + 0.5, X_test, y_test), FILES[1], "holds float64 numbers.*fractions such as 1.5"),
+        "label-10": ((X_train, y_train + 1, X_test, y_test), FILES[1], r"labels must lie in 0..9 \(10 classes\), got 1..10"),
+        "5x7-images": ((X_train[:, :5, :7].copy(), y_train, X_test, y_test), FILES[0], "MNIST images are 28 x 28 pixels, these are 5 x 7"),
+        "3x3-test-set": ((X_train, y_train, X_test[:, :3, :3].copy(), y_test), FILES[2], "these are 3 x 3"),
+        "no-training-images": ((X_train[:0], y_train[:0], X_test, y_test), FILES[0], "holds 0 images"),
+        "int16-images": ((X_train.astype(np.int16), y_train, X_test, y_test), FILES[0], "holds int16 numbers.*expected uint8"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_hostile_folders()))
+def test_a_folder_holding_anything_but_mnist_is_refused_naming_the_file(tmp_path, case):
+    arrays, file, says = _hostile_folders()[case]
+    folder = _write_folder(tmp_path / case, arrays)
+    with pytest.raises(ValueError, match=says) as info:
+        load_mnist(folder)
+    assert file in str(info.value)
+
+
+def test_a_torchvision_root_is_read_by_data_set_name_and_never_mixed(tmp_path):
+    mnist, fashion = _make_arrays(1), _make_arrays(2)
+    root = tmp_path / "torchvision"
+    _write_folder(root / "MNIST" / "raw", mnist)
+    _write_folder(root / "FashionMNIST" / "raw", fashion)
+    digits, clothes = load_mnist(root), load_fashion_mnist(root)
+    np.testing.assert_array_equal(digits.X_train, mnist[0])
+    np.testing.assert_array_equal(clothes.X_train, fashion[0])
+    assert digits.name == "MNIST" and clothes.name == "Fashion-MNIST"
+    # Fashion's label files missing: refused, naming its folder (no MNIST labels borrowed)
+    for name in (FILES[1], FILES[3]):
+        (root / "FashionMNIST" / "raw" / name).unlink()
+    with pytest.raises(FileNotFoundError, match=r"FashionMNIST/raw \(the Fashion-MNIST folder.*train-labels"):
+        load_fashion_mnist(root)
+    # only Fashion-MNIST there: MNIST is not taken from it
+    only = tmp_path / "only-fashion"
+    _write_folder(only / "FashionMNIST" / "raw", fashion)
+    with pytest.raises(ValueError, match=r"holds no MNIST files, only Fashion-MNIST's.*load_fashion_mnist"):
+        load_mnist(only)
+    # two complete sets, neither named: ambiguous
+    two = tmp_path / "two"
+    _write_folder(two / "a", mnist)
+    _write_folder(two / "b", fashion)
+    with pytest.raises(ValueError, match=r"several folders \(a, b\).*Pass the one you mean"):
+        load_mnist(two)
+
+
+def _trickle_download(url: str, target: Path, md5: str) -> subprocess.Popen:
+    code = (
+        "import sys; from pathlib import Path; from scratchcnn.data.net import fetch; "
+        "fetch(sys.argv[1], Path(sys.argv[2]), sys.argv[3], timeout=5, deadline=60, max_bytes=10**6)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(data.__file__).parents[2]), "NO_PROXY": "127.0.0.1"}
+    return subprocess.Popen([sys.executable, "-c", code, url, str(target), md5], env=env)
+
+
+def test_a_killed_download_leaves_no_temporary_file_behind_after_the_next_call(tmp_path, tiny, mirror):
+    server = mirror("trickle")
+    cache = tmp_path / "mnist"
+    cache.mkdir()
+    proc = _trickle_download(server.url + FILES[1], cache / FILES[1], data.DATASETS["mnist"].md5[FILES[1]])
+    try:
+        for _ in range(200):  # wait (at most 20 s) for the temporary file to appear
+            if any(p.name.endswith(".part") for p in cache.iterdir()):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the download never started")
+    finally:
+        proc.kill()  # SIGKILL: no finally, no cleanup in the child, as a kernel restart
+        proc.wait()
+    assert [p.name for p in cache.iterdir() if p.name.endswith(".part")]  # left behind
+    old_style = cache / "tmpab12cd34"  # what earlier versions left (pooch's tempfile names)
+    old_style.write_bytes(b"half a file")
+    os.utime(old_style, (time.time() - 7200, time.time() - 7200))
+    running = cache / f".{FILES[2]}.{data.net._HOST}-{os.getpid()}-0123abcd.part"  # a live download
+    running.write_bytes(b"in progress")
+    load_mnist("offline", data_home=tmp_path)
+    assert sorted(p.name for p in cache.iterdir()) == [running.name]
+
+
+def test_a_corrupt_cached_file_is_removed_and_said_even_when_the_download_fails(tmp_path, tiny, mirror):
+    load_mnist("download", data_home=tmp_path, mirrors=[mirror().url])
+    damaged = tmp_path / "mnist" / FILES[0]
+    damaged.write_bytes(damaged.read_bytes()[:200])
+    with pytest.raises(DataUnavailableError, match=f"(?s){FILES[0]} was corrupt.*removed it.*{FILES[0]}: HTTP 404"):
+        load_mnist("download", data_home=tmp_path, mirrors=[mirror("missing").url])
+    assert not damaged.exists()
+    assert sorted(_cache_files(tmp_path)) == sorted(FILES[1:])
+
+
+def test_a_trickling_server_is_cut_off_by_the_deadline(tmp_path, tiny, mirror):
+    slow = mirror("trickle")
+    with pytest.raises(DataUnavailableError, match=r"did not finish within 0.5 s \(\d+ bytes arrived\); gave up"):
+        load_mnist("download", data_home=tmp_path, mirrors=[slow.url], timeout=2, deadline=0.5)
+    assert _cache_files(tmp_path) == []
+    with pytest.raises(ValueError, match="deadline must be a positive number of seconds"):
+        load_mnist("download", data_home=tmp_path, mirrors=[slow.url], deadline=0)
+
+
+def test_a_flood_is_stopped_at_the_size_the_file_can_have(tmp_path, tiny, mirror):
+    cap = data.DATASETS["mnist"].max_bytes(0)
+    with pytest.raises(DataUnavailableError, match=f"sent more than {cap:,} bytes"):
+        load_mnist("download", data_home=tmp_path, mirrors=[mirror("flood").url])
+    with pytest.raises(DataUnavailableError, match=f"announced {64 << 20:,} bytes, more than the {cap:,}"):
+        load_mnist("download", data_home=tmp_path, mirrors=[mirror("flood-announced").url])
+    assert _cache_files(tmp_path) == []
+    assert cap < 48e6  # 47 MB of pixels at most: a 64 MiB stream never fits
+
+
+def _recompressed(blob: bytes) -> bytes:
+    """The same data, gzipped again with another timestamp: valid, not byte-identical."""
+    return gzip.compress(gzip.decompress(blob), mtime=1234567890)
+
+
+def test_a_users_valid_copy_in_the_cache_is_kept_and_used(tmp_path, tiny, monkeypatch):
+    arrays, blobs = tiny
+    use(monkeypatch, "mnist", split_sizes=(30, 10))  # tiny is the "full" data set here
+    cache = tmp_path / "mnist"
+    cache.mkdir()
+    for name, blob in blobs.items():
+        (cache / name).write_bytes(_recompressed(blob))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset = load_mnist("offline", data_home=tmp_path)  # no SHA-256 recorded: shape and labels
+    _assert_same(dataset, arrays)
+    assert dataset.origin == "cache" and "differs from the official file byte for byte" in dataset.note
+    assert _cache_files(tmp_path) == sorted(FILES) and data.mnist_is_cached(tmp_path)
+    digests = data.content_digests(data.DATASETS["mnist"], arrays)
+    assert digests[FILES[0]] == hashlib.sha256(gzip.decompress(blobs[FILES[0]])).hexdigest()
+    use(monkeypatch, "mnist", content_sha256=digests)  # recorded: verified by content
+    dataset = load_mnist("offline", data_home=tmp_path)
+    _assert_same(dataset, arrays)
+    assert "re-compressed copy whose data matches the official SHA-256" in dataset.note
+    assert _cache_files(tmp_path) == sorted(FILES)
+
+
+def test_a_copy_proven_wrong_is_removed_and_said_even_offline(tmp_path, tiny, monkeypatch):
+    arrays, blobs = tiny
+    use(monkeypatch, "mnist", split_sizes=(30, 10), content_sha256=data.content_digests(data.DATASETS["mnist"], arrays))
+    cache = tmp_path / "mnist"
+    cache.mkdir()
+    for name, blob in blobs.items():
+        (cache / name).write_bytes(blob)
+    other = _make_arrays(seed=7)[2]  # valid idx data of the right shape, not the official images
+    write_idx(cache / FILES[2], other)
+    with pytest.warns(DataFallbackWarning, match=f"(?s){FILES[2]} was corrupt.*not the official MNIST data.*removed it"):
+        dataset = load_mnist("offline", data_home=tmp_path)
+    assert dataset.is_sample and FILES[2] not in _cache_files(tmp_path)
+    assert "removed it" in dataset.note
+
+
+def test_a_gzip_bomb_is_refused_by_its_header_before_decompressing(tmp_path, tiny, monkeypatch):
+    import tracemalloc
+    import zlib
+
+    use(monkeypatch, "mnist", split_sizes=(30, 10))
+    folder = _write_folder(tmp_path / "bomb", tiny[0])
+    shape = (100_000, 28, 28)  # 78 MB of zeros in a ~76 KB file: within deflate's 1032:1
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip container
+    parts = [packer.compress(_idx_bytes(0x08, shape, b""))]
+    zeros = bytes(1 << 20)
+    parts += [packer.compress(zeros) for _ in range(math.prod(shape) >> 20)]
+    parts.append(packer.compress(bytes(math.prod(shape) % (1 << 20))) + packer.flush())
+    (folder / FILES[0]).write_bytes(b"".join(parts))
+    assert (folder / FILES[0]).stat().st_size * 1100 > math.prod(shape)  # passes the ratio guard
+    tracemalloc.start()
+    try:
+        with pytest.raises(IdxError, match=r"declares shape \(100000, 28, 28\).*larger than the at most \(30, 28, 28\)"):
+            load_mnist(folder)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20  # nothing near the 78 MB the header asks for was allocated
+    # and the reader's own cap, for anyone calling it directly
+    with pytest.raises(IdxError, match="larger than the at most"):
+        read_idx(folder / FILES[0], max_shape=(60000, 28, 28))
+
+
+def _fake_openml(monkeypatch, X, y):
+    import sklearn.datasets
+    from sklearn.utils import Bunch
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", lambda name, **kw: Bunch(data=X, target=y))
+
+
+def test_openml_content_is_checked_against_the_recorded_digest(tmp_path, monkeypatch):
+    arrays = _make_arrays()
+    use(monkeypatch, "mnist", split_sizes=(30, 10), content_sha256=data.content_digests(data.DATASETS["mnist"], arrays))
+    X = np.concatenate([arrays[0], arrays[2]]).reshape(40, 784).astype(np.float64)  # as OpenML sends it
+    y = np.concatenate([arrays[1], arrays[3]]).astype(str).astype(object)
+    _fake_openml(monkeypatch, X, y)
+    _assert_same(load_mnist("openml", data_home=tmp_path), arrays)
+    X[35, 100] = (X[35, 100] + 1) % 256  # one pixel of the test set changed
+    _fake_openml(monkeypatch, X, y)
+    with pytest.raises(DataUnavailableError, match=f"data differs from the official {FILES[2]}"):
+        load_mnist("openml", data_home=tmp_path)
+
+
+def test_a_new_data_set_is_one_registry_entry(tmp_path, monkeypatch):
+    """A toy data set (8 x 8 images, 3 classes) registered and served from 127.0.0.1 loads
+    through every source with no other code: the registry entry is all there is."""
+    rng = np.random.default_rng(5)
+    arrays = (rng.integers(0, 256, (12, 8, 8), dtype=np.uint8), np.arange(12, dtype=np.uint8) % 3,
+              rng.integers(0, 256, (6, 8, 8), dtype=np.uint8), np.arange(6, dtype=np.uint8) % 3)  # fmt: skip
+    names = ("toy-train-x.gz", "toy-train-y.gz", "toy-test-x.gz", "toy-test-y.gz")
+    blobs = {n: write_idx(tmp_path / n, a).read_bytes() for n, a in zip(names, arrays, strict=True)}
+    server = _Mirror(blobs)
+    try:
+        spec = data.DatasetSpec(
+            key="toy", name="Toy", noun="squares", class_names=("a", "b", "c"),
+            md5={n: hashlib.md5(b).hexdigest() for n, b in blobs.items()}, mirrors=(server.url,),
+            files=names, image_shape=(8, 8), split_sizes=(12, 6),
+        )  # fmt: skip
+        monkeypatch.setitem(data.DATASETS, "toy", spec)
+        got = data.load("toy", "download", data_home=tmp_path / "home")
+        assert got.source.startswith("Toy, 12 + 6 squares, downloaded from 127.0.0.1")
+        for a, b in zip((got.X_train, got.y_train, got.X_test, got.y_test), arrays, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert data.load("Toy", "cache", data_home=tmp_path / "home").origin == "cache"
+        assert data.is_cached("toy", tmp_path / "home") and len(server.requests) == 4
+        with pytest.raises(DataUnavailableError, match=r"load\('toy', 'download'\)"):
+            data.load("toy", "cache", data_home=tmp_path / "elsewhere")
+    finally:
+        server.close()
+    with pytest.raises(ValueError, match="registered already"):
+        data.register(spec)
+    with pytest.raises(ValueError, match="unknown data set 'emnist'; registered: 'mnist', 'fashion-mnist', 'kmnist'"):
+        data.load("emnist")
+
+
+def test_kmnist_is_a_registry_entry_that_downloads_like_mnist(tmp_path, tiny, monkeypatch, mirror):
+    use(monkeypatch, "kmnist", md5=dict(data.DATASETS["mnist"].md5))  # the tiny files' checksums
+    dataset = data.load("kmnist", "download", data_home=tmp_path, mirrors=[mirror().url])
+    _assert_same(dataset, tiny[0])
+    assert dataset.name == "KMNIST" and dataset.class_names[:3] == ("o", "ki", "su")
+    assert dataset.source.startswith("KMNIST, 30 + 10 characters, downloaded from 127.0.0.1")
+    assert (tmp_path / "kmnist").is_dir()
+    assert data.KMNIST.md5[FILES[0]] == "bdb82020997e1d708af4cf47b453dcf7"  # torchvision's KMNIST.resources
+
+
+def test_read_idx_checks_the_kind_of_number_before_reading(tmp_path):
+    path = write_idx(tmp_path / "labels.gz", np.array([0.5, np.nan]))
+    with pytest.raises(IdxError, match="holds float64 numbers .*expected uint8 or int8"):
+        read_idx(path, dtypes=["u1", "i1"])
+    np.testing.assert_array_equal(read_idx(write_idx(tmp_path / "ok", np.arange(3, dtype=">i4")), dtypes=[">i4"]), [0, 1, 2])
+
+
+@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_the_debian_fashion_mnist_copy_in_the_cache_is_verified_by_content(tmp_path):
+    import shutil
+
+    cache = tmp_path / "fashion-mnist"
+    shutil.copytree(DEBIAN_FASHION, cache)  # MD5s differ from the official: re-gzipped by Debian
+    dataset = load_fashion_mnist("cache", data_home=tmp_path)
+    assert dataset.origin == "cache" and "matches the official SHA-256" in dataset.note
+    assert sorted(p.name for p in cache.iterdir()) == sorted(FILES)
