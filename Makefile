@@ -7,7 +7,12 @@ STAMP  := $(VENV)/.installed
 # (scratchcnn.data decides; see book/setup.md).
 NB     ?= notebooks/*.ipynb
 
-.PHONY: install book test execute bench assignments clean
+# The data the chapters run on when the site is built or the chapters re-executed: the full MNIST
+# when it is cached, else the bundled sample, and never the network (book/setup.md).
+SCRATCHCNN_DATA ?= offline
+export SCRATCHCNN_DATA
+
+.PHONY: install book test execute bench assignments colab colab-check test-oldest clean
 
 install: $(STAMP)
 
@@ -20,6 +25,7 @@ $(STAMP): requirements.txt pyproject.toml
 # --all re-reads (so re-executes) every chapter: an unchanged notebook would otherwise keep the
 # output of an older scratchcnn. MathJax comes with requirements.txt (django-static-mathjax).
 book: install
+	@echo "make book: the chapters run on SCRATCHCNN_DATA=$(SCRATCHCNN_DATA) (each says which MNIST it used)"
 	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
 
 test: install
@@ -36,6 +42,22 @@ bench: install
 # instructors: _build/assignments/student/ and _build/assignments/solutions/ (book/instructors.md)
 assignments: install
 	$(PY) -m scratchcnn.assignments notebooks _build/assignments
+
+# Reader copies for Colab and Jupyter: the executed chapters with the MyST rendered away
+# (_build/colab/<chapter>.ipynb; the GitHub workflow publishes them on the branch `colab`).
+colab: install
+	$(PY) -m scratchcnn.reader_copy notebooks _build/colab
+
+# Colab as far as it can be tried offline: a fresh venv with the newest NumPy, SciPy, Matplotlib
+# and scikit-learn (no requirements.txt), a google.colab stand-in, and every reader copy run top
+# to bottom, its install cell included; it fails if that cell upgrades or downgrades anything.
+colab-check: install
+	$(PY) tools/colab_check.py --venv _build/colab-venv --out _build/colab-check
+
+# The lowest versions pyproject.toml allows (tests/oldest-constraints.txt): the unit tests and
+# two chapters run against them, in a venv of their own.
+test-oldest:
+	$(PYTHON) tools/test_oldest.py --venv _build/oldest-venv
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

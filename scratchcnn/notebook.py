@@ -44,7 +44,8 @@ def setup_notebook() -> None:
         }
     )
     np.set_printoptions(precision=4, suppress=True)
-    try:
-        np.set_printoptions(legacy="1.25")  # NumPy >= 2: print scalars without np.float64(...)
-    except (ValueError, TypeError):  # NumPy 1.x prints them that way already
-        pass
+    # NumPy >= 2 prints scalars as np.float64(1.5); legacy="1.25" restores 1.5. NumPy 1.x prints
+    # them that way already, and there the option only warns and stores a value that makes every
+    # later array print raise TypeError: so set it on NumPy 2 only.
+    if int(np.__version__.split(".")[0]) >= 2:
+        np.set_printoptions(legacy="1.25")

@@ -23,7 +23,8 @@ CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
 REPOSITORY = "https://github.com/cnn-from-scratch/cnn-from-scratch"
 SPHINX_PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL|SEVERE):")
-COLAB_PREFIX = "https://colab.research.google.com/github/cnn-from-scratch/cnn-from-scratch/blob/main/"
+# The Colab buttons open the reader copies that the workflow publishes on the branch `colab`.
+COLAB_PREFIX = "https://colab.research.google.com/github/cnn-from-scratch/cnn-from-scratch/blob/colab/"
 
 # The book's parts, in order, as the site issue lists them ("chapters numbered": the parts whose
 # chapters are notebooks/0N_*.ipynb are numbered, so notebook N is chapter N).
@@ -150,6 +151,7 @@ def test_chapters_are_numbered_like_their_notebooks(pages):
 def test_repository_settings_give_working_launch_buttons():
     assert CONFIG["repository"]["url"] == REPOSITORY
     assert CONFIG["repository"]["branch"] == "main"
+    assert CONFIG["sphinx"]["config"]["html_theme_options"]["repository_branch"] == "colab"
     assert CONFIG["repository"].get("path_to_book", "") == ""
     assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
     assert CONFIG["sphinx"]["recursive_update"] is True

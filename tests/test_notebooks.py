@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scratchcnn.reader_copy import install_cell_source, load_book
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = [
     "01_data",
@@ -69,13 +71,15 @@ def test_executed_top_to_bottom_without_errors(chapter):
 
 
 def test_first_code_cell_installs_scratchcnn_in_colab_only(chapter):
+    """The install cell is generated from _config.yml's repository URL (one place for the URL)."""
     name, nb = chapter
     first = _source(_code_cells(nb)[0])
+    book = load_book(ROOT)
     assert 'if "google.colab" in sys.modules:' in first, f"{name}: the first code cell must test for Colab"
-    urls = re.findall(r"scratchcnn @ git\+(\S+?)\"", first)
-    assert urls, f"{name}: the first code cell must pip-install scratchcnn from the repository"
-    assert [u.removesuffix(".git").rstrip("/") for u in urls] == [_repository_url()], (
-        f"{name}: installs from {urls}, but _config.yml's repository.url is {_repository_url()}"
+    assert book.install_spec == f"scratchcnn @ git+{_repository_url()}"
+    assert first.rstrip("\n") == install_cell_source(book.install_spec).rstrip("\n"), (
+        f"{name}: the first code cell differs from scratchcnn.reader_copy.install_cell_source() "
+        f"for _config.yml's repository.url {_repository_url()}"
     )
 
 
