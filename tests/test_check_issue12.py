@@ -159,3 +159,87 @@ def test_4_3_and_4_2_computed_in_float32_pass(capsys):
 
     passes("4.2", softmax32, capsys)
     passes("4.3", ce32, capsys)
+
+
+# --- chapter 5 ---------------------------------------------------------------------------------
+
+
+def _softmax_rows(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_5_1_batch_maximum_shift_fails():
+    def batch_max(logits, labels):
+        e = np.exp(logits - logits.max())
+        p = e / e.sum(axis=1, keepdims=True)
+        p[np.arange(len(labels)), labels] -= 1
+        return p / len(labels)
+
+    assert "NaN or infinity" in failure("5.1", batch_max)
+
+
+def test_5_1_in_place_is_named():
+    def in_place(logits, labels):
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        p[np.arange(len(labels)), labels] -= 1
+        return p / len(labels)
+
+    assert "wrote into one of its input arrays" in failure("5.1", in_place)
+
+
+def test_5_1_every_label_column_is_named_not_the_1_over_n():
+    def columns(logits, labels):
+        p = _softmax_rows(logits)
+        p[:, labels] -= 1
+        return p / len(labels)
+
+    message = failure("5.1", columns)
+    assert "p[:, labels] -= 1 picks whole columns" in message and "1/N" not in message
+
+
+def _maxpool_backward(dout, x, k, s, square=False, every_k=False):
+    dx = np.zeros_like(x)
+    n_img, ch, ho, wo = dout.shape
+    if square:
+        wo = ho
+    step = k if every_k else s
+    for n in range(n_img):
+        for c in range(ch):
+            for i in range(ho):
+                for j in range(wo):
+                    window = x[n, c, i * step : i * step + k, j * step : j * step + k]
+                    p, q = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, c, i * step + p, j * step + q] += dout[n, c, i, j]
+    return dx
+
+
+def test_5_2_loops_that_assume_square_inputs_fail():
+    assert "Exercise 5.2" in failure("5.2", lambda dout, x, k, s: _maxpool_backward(dout, x, k, s, square=True))
+
+
+def test_5_2_windows_every_k_are_named_not_the_first_maximum_rule():
+    message = failure("5.2", lambda dout, x, k, s: _maxpool_backward(dout, x, k, s, every_k=True))
+    assert "start every K" in message and "ONE position" not in message
+
+
+def _conv_backward_dx(dout, W, flip=False):
+    n_img, n_filt, ho, wo = dout.shape
+    _, c, k, _ = W.shape
+    Wk = W[:, :, ::-1, ::-1] if flip else W
+    dx = np.zeros((n_img, c, ho + k - 1, wo + k - 1))
+    for n in range(n_img):
+        for f in range(n_filt):
+            for i in range(ho):
+                for j in range(wo):
+                    dx[n, :, i : i + k, j : j + k] += dout[n, f, i, j] * Wk[f]
+    return dx
+
+
+def test_5_5_conv_input_gradient_passes_and_names_its_mistakes(capsys):
+    passes("5.5", _conv_backward_dx, capsys)
+    assert "rotated by 180 degrees" in failure("5.5", lambda dout, W: _conv_backward_dx(dout, W, flip=True))
+    assert "sum over the filters is missing" in failure("5.5", lambda dout, W: _conv_backward_dx(dout[:, :1], W[:1]))
+    assert "shape of x, not of dout" in failure("5.5", lambda dout, W: np.zeros((dout.shape[0], W.shape[1], *dout.shape[2:])))

@@ -65,3 +65,13 @@ def test_im2col_and_col2im_naive_agree_with_the_layers(shape, k, s, p):
     # the adjoint: <im2col(x), d> = <x, col2im(d)>
     assert np.isclose(np.sum(cols * dcols), np.sum(x * col2im_naive(dcols, shape, k, s, p)))
     assert im2col_naive(x.astype(np.float32), k, s, p).dtype == np.float32
+
+
+def test_the_checks_vectorized_conv_dW_agrees_with_the_loops():
+    from scratchcnn.check.ch05 import _conv_dW
+    from scratchcnn.naive import conv_backward_naive
+
+    x = RNG.standard_normal((2, 3, 6, 5))
+    dout = RNG.standard_normal((2, 4, 4, 3))
+    want = conv_backward_naive(dout, x, np.zeros((4, 3, 3, 3)))[1]
+    np.testing.assert_allclose(_conv_dW(dout, x, 3), want, rtol=1e-12, atol=1e-12)

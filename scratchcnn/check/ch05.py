@@ -18,9 +18,11 @@ from functools import partial
 
 import numpy as np
 
+from numpy.lib.stride_tricks import sliding_window_view
+
 from ..layers import SoftmaxCrossEntropy, softmax
 from ..naive import conv_backward_naive, maxpool_backward_naive
-from . import call, exercise, expect_close, fail, result_array, same
+from . import HIDDEN, call, exercise, expect_close, fail, hidden_rng, result_array, same, scored
 
 _close = partial(same, atol=1e-9)  # this chapter's gradients are O(1e-2): a tighter atol
 
@@ -47,6 +49,17 @@ def _softmax_ce_cases(rng: np.random.Generator):
         np.array([3, 0, 1]),
     )
     yield "N = 5, K = 2, all logits equal (p = 1/2 everywhere)", np.zeros((5, 2)), np.array([0, 1, 1, 0, 1])
+    for dtype in (np.float64, np.float32):
+        name = np.dtype(dtype).name
+        yield f"{name} logits [[1000, -1000]], label [1]", np.array([[1000.0, -1000.0]], dtype=dtype), np.array([1])
+        yield (f"{name} rows far apart [[1000, 0], [0, -1000]], labels [1, 0]: each row needs its own maximum",
+               np.array([[1000.0, 0.0], [0.0, -1000.0]], dtype=dtype), np.array([1, 0]))
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        n, k = int(hidden.integers(1, 8)), int(hidden.integers(2, 11))
+        z = hidden.standard_normal((n, k)) * 2 + hidden.choice([0.0, 0.0, 700.0, -900.0], (n, 1))
+        dtype = np.float32 if hidden.random() < 0.3 else np.float64
+        yield f"hidden random case {i + 1}: {dtype.__name__} logits ({n}, {k}), rows far apart", z.astype(dtype), hidden.integers(0, k, n)
 
 
 def _softmax_ce_diagnosis(got: np.ndarray, logits: np.ndarray, labels: np.ndarray) -> tuple[str, str] | None:
@@ -55,6 +68,13 @@ def _softmax_ce_diagnosis(got: np.ndarray, logits: np.ndarray, labels: np.ndarra
     p = softmax(logits.astype(np.float64))
     onehot = np.eye(k)[labels]
     right = (p - onehot) / n
+    every_label = p.copy()
+    every_label[:, labels] -= 1  # the classic p[:, labels] -= 1: every row loses 1 at every label present
+    if len(set(labels.tolist())) > 1 and _close(got, every_label / n):
+        return (
+            "1 was subtracted at every label of the batch in every row: p[:, labels] -= 1 picks whole columns",
+            "subtract 1 only at each row's own label: g[np.arange(N), labels] -= 1 (one entry per row)",
+        )
     if n > 1 and _close(got, right * n):
         return (
             f"the gradient is N = {n} times too large: the 1/N factor of the mean is missing",
@@ -96,37 +116,38 @@ def _check_softmax_ce(softmax_cross_entropy_backward) -> str:
     rng = np.random.default_rng(51)
     count = 0
     for case, logits, labels in _softmax_ce_cases(rng):
-        loss = SoftmaxCrossEntropy()
-        loss.forward(logits, labels)
-        expected = loss.backward()
-        raw = call(softmax_cross_entropy_backward, logits, labels, case=case)
-        if isinstance(raw, tuple):
-            fail(
-                case,
-                f"the function returned a tuple of {len(raw)} items; it should return only the gradient, "
-                f"an array of shape {expected.shape}",
-                "return dlogits alone, not (loss, dlogits)",
-            )
-        got = result_array(raw, expected.shape, case, "dL/dlogits")
-        if got.shape != expected.shape:
-            fail(
-                case,
-                f"dL/dlogits should have the shape of the logits, {expected.shape}, got {got.shape}",
-                "one gradient entry per logit: (N, K)",
-            )
-        if not np.all(np.isfinite(got)):
-            fail(
-                case,
-                "dL/dlogits contains NaN or infinity",
-                "np.exp overflows for large logits: subtract each row's maximum first "
-                "(softmax is unchanged by a shift), e.g. z - z.max(axis=1, keepdims=True)",
-            )
-        if not _close(got, expected):
-            found = _softmax_ce_diagnosis(got, logits, labels)
-            if found:
-                fail(case, *found)
-            expect_close(got, expected, case=case, name="dL/dlogits", hint=MEAN_GRADIENT)
-        count += 1
+        with scored(case):
+            loss = SoftmaxCrossEntropy()
+            loss.forward(logits.astype(np.float64), labels)
+            expected = loss.backward()
+            raw = call(softmax_cross_entropy_backward, logits, labels, case=case)
+            if isinstance(raw, tuple):
+                fail(
+                    case,
+                    f"the function returned a tuple of {len(raw)} items; it should return only the gradient, "
+                    f"an array of shape {expected.shape}",
+                    "return dlogits alone, not (loss, dlogits)",
+                )
+            got = result_array(raw, expected.shape, case, "dL/dlogits")
+            if got.shape != expected.shape:
+                fail(
+                    case,
+                    f"dL/dlogits should have the shape of the logits, {expected.shape}, got {got.shape}",
+                    "one gradient entry per logit: (N, K)",
+                )
+            if not np.all(np.isfinite(got)):
+                fail(
+                    case,
+                    "dL/dlogits contains NaN or infinity",
+                    "np.exp overflows for large logits: subtract each row's maximum first "
+                    "(softmax is unchanged by a shift), e.g. z - z.max(axis=1, keepdims=True)",
+                )
+            if not _close(got, expected):
+                found = _softmax_ce_diagnosis(got, logits, labels)
+                if found:
+                    fail(case, *found)
+                expect_close(got, expected, case=case, name="dL/dlogits", hint=MEAN_GRADIENT)
+            count += 1
     return f"{count} cases, a batch of one and logits near 1000 included"
 
 
@@ -177,6 +198,34 @@ def _pool_cases(rng: np.random.Generator):
         2,
         2,
     )
+    yield "non-square (2, 2, 4, 8) input, k = 2, stride = 2", rng.standard_normal((2, 2, 4, 8)), 2, 2
+    yield "non-square (1, 3, 7, 5) input, k = 3, stride = 2 (overlapping windows)", rng.standard_normal((1, 3, 7, 5)), 3, 2
+    yield "non-square (1, 1, 5, 9) input, k = 2, stride = 3 (gaps between windows)", rng.standard_normal((1, 1, 5, 9)), 2, 3
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        n, c = int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
+        k, st = int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
+        h, w = int(hidden.integers(k, 10)), int(hidden.integers(k, 10))
+        x = hidden.standard_normal((n, c, h, w))
+        if hidden.random() < 0.3:
+            x = np.maximum(x, 0)  # ReLU'd: ties at zero
+        yield f"hidden random case {i + 1}: ({n}, {c}, {h}, {w}) input, k = {k}, stride = {st}", x, k, st
+
+
+def _windows_every_k(dout: np.ndarray, x: np.ndarray, k: int, s: int) -> np.ndarray | None:
+    """The mistake of placing window (i, j) at (i*K, j*K) instead of (i*S, j*S); None if they leave x."""
+    n_img, ch, ho, wo = dout.shape
+    dx = np.zeros_like(x)
+    for n in range(n_img):
+        for c in range(ch):
+            for i in range(ho):
+                for j in range(wo):
+                    window = x[n, c, i * k : i * k + k, j * k : j * k + k]  # cut short past the edge, as NumPy does
+                    if window.size == 0:
+                        return None
+                    p, q = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, c, i * k + p, j * k + q] += dout[n, c, i, j]
+    return dx
 
 
 def _dout_for(x: np.ndarray, k: int, s: int, rng: np.random.Generator) -> np.ndarray:
@@ -189,6 +238,14 @@ def _dout_for(x: np.ndarray, k: int, s: int, rng: np.random.Generator) -> np.nda
 def _pool_diagnosis(got: np.ndarray, x: np.ndarray, dout: np.ndarray, k: int, s: int) -> tuple[str, str] | None:
     """Find the first window whose gradient went to the wrong place; ``(problem, hint)`` or None."""
     tol = 1e-9
+    if s != k:
+        every_k = _windows_every_k(dout, x, k, s)
+        if every_k is not None and _close(got, every_k):
+            return (
+                f"the windows seem to start every K = {k} positions instead of every stride S = {s}",
+                "window (i, j) starts at row i*stride and column j*stride; the window size K and the stride "
+                "are different numbers here",
+            )
     if s >= k:  # non-overlapping windows: each position belongs to at most one window
         covered = np.zeros(x.shape, dtype=bool)
         for n, c, i, j, rows, cols in _windows(x, k, s):
@@ -277,22 +334,23 @@ def _check_maxpool(maxpool_backward) -> str:
     rng = np.random.default_rng(52)
     count = 0
     for case, x, k, s in _pool_cases(rng):
-        dout = _dout_for(x, k, s, rng)
-        expected = maxpool_backward_naive(dout, x, k, s)
-        got = result_array(call(maxpool_backward, dout, x, k, s, case=case), x.shape, case, "dx")
-        if got.shape != x.shape:
-            fail(
-                case,
-                f"dx should have the shape of the input x, {x.shape}, got {got.shape}",
-                "the gradient of the loss with respect to x has one entry per entry of x; "
-                "dout has the (smaller) shape of the pooled output",
-            )
-        if not _close(got, expected):
-            found = _pool_diagnosis(got, x, dout, k, s)
-            if found:
-                fail(case, *found)
-            expect_close(got, expected, case=case, name="dx", hint=FIRST_MAX_RULE)
-        count += 1
+        with scored(case):
+            dout = _dout_for(x, k, s, rng)
+            expected = maxpool_backward_naive(dout, x, k, s)
+            got = result_array(call(maxpool_backward, dout, x, k, s, case=case), x.shape, case, "dx")
+            if got.shape != x.shape:
+                fail(
+                    case,
+                    f"dx should have the shape of the input x, {x.shape}, got {got.shape}",
+                    "the gradient of the loss with respect to x has one entry per entry of x; "
+                    "dout has the (smaller) shape of the pooled output",
+                )
+            if not _close(got, expected):
+                found = _pool_diagnosis(got, x, dout, k, s)
+                if found:
+                    fail(case, *found)
+                expect_close(got, expected, case=case, name="dx", hint=FIRST_MAX_RULE)
+            count += 1
     return f"{count} cases: ties at zero and above, 3 x 3 windows, overlapping windows, uncovered edges"
 
 
@@ -311,6 +369,11 @@ def _affine_cases(rng: np.random.Generator):
     yield "a batch of one (N = 1), D = 6, M = 4", normal((1, 6)), normal((6, 4))
     yield "square: N = D = M = 4 (a transpose keeps the shape)", normal((4, 4)), normal((4, 4))
     yield "N = 3, D = 1352, M = 10 (the book model's affine layer)", normal((3, 1352)), normal((1352, 10)) * 0.03
+    yield "N = 2, D = 3, M = 7: more outputs than inputs", normal((2, 3)), normal((3, 7))
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        n, d, m = (int(v) for v in hidden.integers(1, 9, 3))
+        yield f"hidden random case {i + 1}: N = {n}, D = {d}, M = {m}", hidden.standard_normal((n, d)), hidden.standard_normal((d, m))
 
 
 Mistake = tuple  # (a wrong result, or the wrong shape as a tuple of ints; problem; hint)
@@ -365,15 +428,16 @@ def _check_affine(affine_backward) -> str:
     rng = np.random.default_rng(53)
     count = 0
     for case, x, W in _affine_cases(rng):
-        dout = rng.standard_normal((x.shape[0], W.shape[1]))
-        expected = {"dx": dout @ W.T, "dW": x.T @ dout, "db": dout.sum(axis=0)}
-        raw = call(affine_backward, dout, x, W, case=case)
-        if not isinstance(raw, (tuple, list)) or len(raw) != 3:
-            what = type(raw).__name__ + (f" of {len(raw)} items" if isinstance(raw, (tuple, list)) else "")
-            fail(case, f"the function should return three arrays (dx, dW, db), got a {what}", "return dx, dW, db")
-        for (name, want), got, mistakes in zip(expected.items(), raw, (_dx_mistakes, _dW_mistakes, _db_mistakes)):
-            _check_part(got, want, case, name, mistakes(dout, x, W, want))
-        count += 1
+        with scored(case):
+            dout = rng.standard_normal((x.shape[0], W.shape[1]))
+            expected = {"dx": dout @ W.T, "dW": x.T @ dout, "db": dout.sum(axis=0)}
+            raw = call(affine_backward, dout, x, W, case=case)
+            if not isinstance(raw, (tuple, list)) or len(raw) != 3:
+                what = type(raw).__name__ + (f" of {len(raw)} items" if isinstance(raw, (tuple, list)) else "")
+                fail(case, f"the function should return three arrays (dx, dW, db), got a {what}", "return dx, dW, db")
+            for (name, want), got, mistakes in zip(expected.items(), raw, (_dx_mistakes, _dW_mistakes, _db_mistakes)):
+                _check_part(got, want, case, name, mistakes(dout, x, W, want))
+            count += 1
     return f"{count} cases, a batch of one and a square layer included"
 
 
@@ -394,11 +458,23 @@ def _conv_cases(rng: np.random.Generator):
     yield "N = 1, C = 1, F = 1, K = 2 on 5 x 5", normal((1, 1, 5, 5)), 1, 2
     yield "N = 3, C = F = 2 (swapped axes keep the shape), K = 3 on a 5 x 7 image", normal((3, 2, 5, 7)), 2, 3
     yield "the book's layer: N = 2, C = 1, F = 8, K = 3 on 28 x 28", normal((2, 1, 28, 28)), 8, 3
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        n, c, f, k = int(hidden.integers(1, 4)), int(hidden.integers(1, 4)), int(hidden.integers(1, 5)), int(hidden.integers(1, 4))
+        h, w = int(hidden.integers(k, 9)), int(hidden.integers(k, 9))
+        yield f"hidden random case {i + 1}: N = {n}, C = {c}, F = {f}, K = {k} on {h} x {w}", hidden.standard_normal((n, c, h, w)), f, k
 
 
 def _conv_dW(dout: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
-    """The reference: the loop version's dW (it does not depend on the weights)."""
-    return conv_backward_naive(dout, x, np.zeros((dout.shape[1], x.shape[1], k, k)))[1]
+    """dW of a stride-1, unpadded convolution, vectorized (stride 1, no padding).
+
+    ``dW[f, c, p, q] = sum_{n,i,j} dout[n, f, i, j] * x[n, c, i + p, j + q]``; agrees with
+    :func:`scratchcnn.naive.conv_backward_naive` (tests/test_naive_references.py), whose loops would
+    take a second on the book's layer.
+    """
+    ho, wo = dout.shape[2:]
+    windows = sliding_window_view(np.asarray(x, dtype=np.float64), (ho, wo), axis=(2, 3))  # (N, C, K, K, Ho, Wo)
+    return np.einsum("nfij,ncpqij->fcpq", np.asarray(dout, dtype=np.float64), windows, optimize=True)
 
 
 def _conv_dW_shape(got: tuple, expected: tuple, n: int, case: str) -> None:
@@ -436,16 +512,101 @@ def _check_conv_dw(conv_backward_dW) -> str:
     rng = np.random.default_rng(54)
     count = 0
     for case, x, f, k in _conv_cases(rng):
-        n, c, h, w = x.shape
-        dout = rng.standard_normal((n, f, h - k + 1, w - k + 1))
-        expected = _conv_dW(dout, x, k)
-        got = result_array(call(conv_backward_dW, dout, x, case=case), expected.shape, case, "dW")
-        if got.shape != expected.shape:
-            _conv_dW_shape(got.shape, expected.shape, n, case)
-        if not _close(got, expected):
-            found = _conv_dW_mistake(got, expected, dout, x)
-            if found:
-                fail(case, *found)
-            expect_close(got, expected, case=case, name="dW", hint=CONV_DW)
-        count += 1
+        with scored(case):
+            n, c, h, w = x.shape
+            dout = rng.standard_normal((n, f, h - k + 1, w - k + 1))
+            expected = _conv_dW(dout, x, k)
+            got = result_array(call(conv_backward_dW, dout, x, case=case), expected.shape, case, "dW")
+            if got.shape != expected.shape:
+                _conv_dW_shape(got.shape, expected.shape, n, case)
+            if not _close(got, expected):
+                found = _conv_dW_mistake(got, expected, dout, x)
+                if found:
+                    fail(case, *found)
+                expect_close(got, expected, case=case, name="dW", hint=CONV_DW)
+            count += 1
     return f"{count} cases, the book's 8 filters on 28 x 28 images included"
+
+
+# ---------------------------------------------------------------------------------------------
+# 5.5 convolution backward, dx (stride 1, no padding)
+
+CONV_DX = (
+    "every output pixel out[n, f, i, j] used the window x[n, :, i:i+K, j:j+K] with weights W[f], so its "
+    "gradient dout[n, f, i, j] adds dout[n, f, i, j] * W[f] onto that window of dx: loop over n, f, i, j and "
+    "write dx[n, :, i:i+K, j:j+K] += dout[n, f, i, j] * W[f]"
+)
+
+
+def _conv_dx(dout: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """The reference: :func:`scratchcnn.naive.conv_backward_naive`'s dx (it does not depend on x)."""
+    n, _, ho, wo = dout.shape
+    _, c, k, _ = W.shape
+    x = np.zeros((n, c, ho + k - 1, wo + k - 1))
+    return conv_backward_naive(np.asarray(dout, dtype=np.float64), x, np.asarray(W, dtype=np.float64))[0]
+
+
+def _conv_dx_assigned(dout: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """The mistake of assigning each window's contribution instead of adding it."""
+    n_img, n_filt, ho, wo = dout.shape
+    _, c, k, _ = W.shape
+    dx = np.zeros((n_img, c, ho + k - 1, wo + k - 1))
+    for n in range(n_img):
+        for i in range(ho):
+            for j in range(wo):
+                dx[n, :, i : i + k, j : j + k] = sum(dout[n, f, i, j] * W[f] for f in range(n_filt))
+    return dx
+
+
+def _dx_cases(rng: np.random.Generator):
+    normal = rng.standard_normal
+    yield "N = 1, F = 1, C = 1, K = 2, dout 3 x 3 (windows overlap)", normal((1, 1, 3, 3)), normal((1, 1, 2, 2))
+    yield "N = 2, F = 4, C = 3, K = 3, dout 4 x 4", normal((2, 4, 4, 4)), normal((4, 3, 3, 3))
+    yield "N = 3, F = C = 2 (swapped axes keep the shape), K = 3, dout 3 x 5", normal((3, 2, 3, 5)), normal((2, 2, 3, 3))
+    yield "the book's layer: N = 2, F = 8, C = 1, K = 3, dout 26 x 26", normal((2, 8, 26, 26)), normal((8, 1, 3, 3))
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        n, f, c, k = int(hidden.integers(1, 4)), int(hidden.integers(1, 5)), int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
+        ho, wo = int(hidden.integers(1, 7)), int(hidden.integers(1, 7))
+        yield (f"hidden random case {i + 1}: N = {n}, F = {f}, C = {c}, K = {k}, dout {ho} x {wo}",
+               hidden.standard_normal((n, f, ho, wo)), hidden.standard_normal((f, c, k, k)))
+
+
+def _dx_mistake(got, dout, W):
+    n, f = dout.shape[:2]
+    c, k = W.shape[1], W.shape[2]
+    if k > 1 and _close(got, _conv_dx(dout, W[:, :, ::-1, ::-1])):
+        return ("dx looks like it used every kernel rotated by 180 degrees",
+                "no flip in the loop form: each window of dx receives dout[n, f, i, j] * W[f] as it is. " + CONV_DX)
+    if f == c and f > 1 and _close(got, _conv_dx(dout, W.transpose(1, 0, 2, 3))):
+        return "the filter and channel axes of W are swapped", "W is (F, C, K, K): W[f] is (C, K, K). " + CONV_DX
+    if f > 1 and _close(got, _conv_dx(dout[:, :1], W[:1])):
+        return "dx holds only the first filter's contribution: the sum over the filters is missing", CONV_DX
+    if k > 1 and _close(got, _conv_dx_assigned(dout, W)):
+        return ("where windows overlap, only the last window's gradient survived: it was assigned, not added",
+                "a pixel inside several windows receives the SUM of their gradients: dx[...] += ..., not =")
+    return None
+
+
+@exercise("5.5", "convolution backward: the input gradient dx, with loops")
+def _check_conv_dx(conv_backward_dx) -> str:
+    rng = np.random.default_rng(55)
+    count = 0
+    for case, dout, W in _dx_cases(rng):
+        with scored(case):
+            n, _, ho, wo = dout.shape
+            _, c, k, _ = W.shape
+            expected = _conv_dx(dout, W)  # (N, C, H, W) with H = H_out + K - 1
+            got = result_array(call(conv_backward_dx, dout, W, case=case), expected.shape, case, "dx")
+            if got.shape != expected.shape:
+                hint = f"dx has the shape of x, (N, C, H_out + K - 1, W_out + K - 1) = {expected.shape}"
+                if got.shape == (n, c, ho, wo):
+                    hint = "dx has the shape of x, not of dout: each side is H_out + K - 1 (stride 1, no padding)"
+                fail(case, f"dx should have shape {expected.shape}, got {got.shape}", hint)
+            if not _close(got, expected):
+                found = _dx_mistake(got, dout, W)
+                if found:
+                    fail(case, *found)
+                expect_close(got, expected, case=case, name="dx", hint=CONV_DX)
+            count += 1
+    return f"{count} cases: overlapping windows, several filters and channels, the book's layer"
