@@ -116,6 +116,13 @@ class _Mirror:
                     return
                 if mirror.mode == "corrupt":
                     body = body[:-8] + bytes(8)  # same length, wrong bytes
+                if mirror.mode == "redirect-loop":
+                    self.send_response(302)
+                    self.send_header("Location", self.path)
+                    self.end_headers()
+                    return
+                if mirror.mode == "html":  # a captive portal or an error page, with status 200
+                    body = b"<html><body>Please log in</body></html>"
                 if mirror.mode in ("flood", "flood-announced"):  # 64 MiB, whatever the file
                     self.send_response(200)
                     if mirror.mode == "flood-announced":
@@ -895,3 +902,13 @@ def test_the_debian_fashion_mnist_copy_in_the_cache_is_verified_by_content(tmp_p
     dataset = load_fashion_mnist("cache", data_home=tmp_path)
     assert dataset.origin == "cache" and "matches the official SHA-256" in dataset.note
     assert sorted(p.name for p in cache.iterdir()) == sorted(FILES)
+
+
+def test_a_redirect_loop_and_an_html_page_are_named_as_such(tmp_path, tiny, mirror):
+    loop, html = mirror("redirect-loop"), mirror("html")
+    with pytest.raises(DataUnavailableError) as info:
+        load_mnist("download", data_home=tmp_path, mirrors=[loop.url, html.url])
+    message = str(info.value)
+    assert f"{loop.url}{FILES[0]}: HTTP 302: a redirect loop or too many redirects" in message
+    assert f"{html.url}{FILES[0]}: corrupt download: MD5 is not" in message
+    assert _cache_files(tmp_path) == []

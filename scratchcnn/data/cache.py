@@ -103,15 +103,16 @@ def from_cache(spec: DatasetSpec, folder: Path) -> Dataset:
     if missing:
         why = "empty" if len(missing) == len(spec.files) else f"missing {', '.join(missing)}"
         raise Unavailable([(f"cache {folder}", f"not there ({why})")])
-    arrays, notes = [], []
+    arrays, notes = [], {}
     for index, name in enumerate(spec.files):
         verdict, array, how = check_file(spec, folder / name, index)
         if verdict == "corrupt":
             (folder / name).unlink(missing_ok=True)
             raise Unavailable([(f"cache {folder}", f"{name} was corrupt ({how}); removed it")])
         if verdict == "content":
-            notes.append(f"{name}: {how}")
+            notes.setdefault(how, []).append(name)
         arrays.append(array)
+    note = "; ".join(f"{', '.join(names)}: {how}" for how, names in notes.items())
     try:
         arrays = [a if a is not None else read_file(spec, folder / f, i) for i, (f, a) in enumerate(zip(spec.files, arrays))]
         arrays = validate(spec, arrays, [str(folder / f) for f in spec.files])
@@ -121,7 +122,7 @@ def from_cache(spec: DatasetSpec, folder: Path) -> Dataset:
         for f in spec.files:
             (folder / f).unlink(missing_ok=True)
         raise Unavailable([(f"cache {folder}", f"unreadable, removed it ({err})")]) from None
-    return make_dataset(spec, arrays, "cache", f"from the cache in {folder}", note="; ".join(notes))
+    return make_dataset(spec, arrays, "cache", f"from the cache in {folder}", note=note)
 
 
 def is_cached(spec: DatasetSpec, folder: Path) -> bool:
