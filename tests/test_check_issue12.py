@@ -243,3 +243,30 @@ def test_5_5_conv_input_gradient_passes_and_names_its_mistakes(capsys):
     assert "rotated by 180 degrees" in failure("5.5", lambda dout, W: _conv_backward_dx(dout, W, flip=True))
     assert "sum over the filters is missing" in failure("5.5", lambda dout, W: _conv_backward_dx(dout[:, :1], W[:1]))
     assert "shape of x, not of dout" in failure("5.5", lambda dout, W: np.zeros((dout.shape[0], W.shape[1], *dout.shape[2:])))
+
+
+# --- chapter 6 ---------------------------------------------------------------------------------
+
+
+def test_6_3_counting_ties_as_correct_fails():
+    def ties(logits, labels):
+        return np.mean(logits[np.arange(len(labels)), labels] == logits.max(axis=1))
+
+    assert "only ties for the largest logit" in failure("6.3", ties)
+
+
+def test_6_3_computed_in_float32_passes(capsys):
+    passes("6.3", lambda z, y: np.float32(np.mean((z.argmax(axis=1) == y).astype(np.float32))), capsys)
+
+
+def test_6_4_padded_last_batch_is_not_called_sampling_with_replacement():
+    def padded(X, y, batch_size, rng):
+        idx = rng.permutation(len(y))
+        short = -len(idx) % batch_size
+        idx = np.concatenate([idx, idx[:short]])
+        for start in range(0, len(idx), batch_size):
+            part = idx[start : start + batch_size]
+            yield X[part], y[part]
+
+    message = failure("6.4", padded)
+    assert "padded to" in message and "with replacement" not in message

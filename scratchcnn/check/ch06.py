@@ -25,7 +25,8 @@ import math
 import numpy as np
 
 from ..layers import Affine, Conv2D, Flatten, MaxPool2D, ReLU, Sequential
-from . import rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, same
+from .kit import graded
+from . import HIDDEN, expected_got, hidden_rng, scored, rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, same
 
 SGD_RULE = "for every name: params[name] -= lr * grads[name] (in place, so the layer's own array changes)"
 MOMENTUM_RULE = (
@@ -107,6 +108,14 @@ def _sgd_cases(rng: np.random.Generator):
     yield "the book's model's four parameters (float32), lr = 0.01", *_book_params(rng), 0.01
     model = _small_model(rng)
     yield "sgd_step(model.params(), model.grads(), lr=0.1) on a small CNN", model, None, 0.1
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        dtype = np.float32 if hidden.random() < 0.4 else np.float64
+        shapes = {f"p{j}": tuple(int(v) for v in hidden.integers(1, 6, int(hidden.integers(1, 4)))) for j in range(int(hidden.integers(1, 4)))}
+        params = {k: hidden.standard_normal(sh).astype(dtype) for k, sh in shapes.items()}
+        grads = {k: hidden.standard_normal(sh).astype(dtype) for k, sh in shapes.items()}
+        lr = float(hidden.choice([0.001, 0.01, 0.05, 0.3]))
+        yield f"hidden random case {i + 1}: {len(shapes)} {np.dtype(dtype).name} parameters, lr = {lr}", params, grads, lr
 
 
 @exercise("6.1", "one SGD step, in place")
@@ -114,56 +123,57 @@ def _check_sgd(sgd_step) -> str:
     rng = np.random.default_rng(601)
     n_cases = 0
     for case, params, grads, lr in _sgd_cases(rng):
-        model = params if isinstance(params, Sequential) else None
-        params = _params_of(params)  # a dict whose values are the layers' own arrays for a model
-        grads = model.grads() if model is not None else grads
-        objects = dict(params)  # the very arrays: they must be the ones that change
-        before = {k: v.copy() for k, v in params.items()}
-        grads_before = {k: g.copy() for k, g in grads.items()}
-        expected = {k: before[k] - lr * grads_before[k] for k in before}
-        tol = _tol(before)
+        with scored(case):
+            model = params if isinstance(params, Sequential) else None
+            params = _params_of(params)  # a dict whose values are the layers' own arrays for a model
+            grads = model.grads() if model is not None else grads
+            objects = dict(params)  # the very arrays: they must be the ones that change
+            before = {k: v.copy() for k, v in params.items()}
+            grads_before = {k: g.copy() for k, g in grads.items()}
+            expected = {k: before[k] - lr * grads_before[k] for k in before}
+            tol = _tol(before)
 
-        returned = call(sgd_step, params, grads, lr, case=case)
-        if returned is Ellipsis:
-            raise ExerciseNotAttempted()
-        _check_dict(params, before, case)
-        moved = {k: objects[k] for k in before}  # what the layer (or the caller's arrays) now hold
-        if model is not None:
-            moved = {k: v for k, v in model.params().items()}
-        replaced = [k for k in before if params[k] is not objects[k]]
+            returned = call(sgd_step, params, grads, lr, case=case)
+            if returned is Ellipsis:
+                raise ExerciseNotAttempted()
+            _check_dict(params, before, case)
+            moved = {k: objects[k] for k in before}  # what the layer (or the caller's arrays) now hold
+            if model is not None:
+                moved = {k: v for k, v in model.params().items()}
+            replaced = [k for k in before if params[k] is not objects[k]]
 
-        if not _all_close(grads, grads_before, rtol=0, atol=0):
-            changed = next(k for k in grads if not np.array_equal(grads[k], grads_before[k]))
-            scaled = _close(grads[changed], lr * grads_before[changed], **tol)
-            problem = (f"the gradient {changed!r} was changed by the step" +
-                       (": it now holds lr * gradient" if scaled else ""))
-            fail(case, problem, GRADS_READ_ONLY)
-        if _all_close(moved, expected, **tol):
-            n_cases += 1
-            continue
-        if replaced and _all_close({k: params[k] for k in before}, expected, **tol):
-            where = " (so the model's layers kept their old weights)" if model is not None else ""
-            fail(case, f"the entries of params were replaced by new arrays (params[{replaced[0]!r}] = ...) "
-                       f"instead of being updated in place{where}", IN_PLACE)
-        if _all_close(moved, before, rtol=0, atol=0):
-            if isinstance(returned, dict) and set(returned) == set(before) and _all_close(returned, expected, **tol):
-                fail(case, "the parameters did not change: the new values were returned instead",
-                     "sgd_step returns nothing; it changes the parameters themselves. " + IN_PLACE)
-            fail(case, "the parameters did not change at all",
-                 "a loop `for name, w in params.items(): w = w - lr * grads[name]` only rebinds the name w. " + IN_PLACE)
-        if _all_close(moved, {k: before[k] + lr * grads_before[k] for k in before}, **tol):
-            fail(case, "the parameters moved in the direction of the gradient (w + lr * g): uphill",
-                 "the gradient points to where the loss grows fastest; descend: w -= lr * g")
-        if lr != 1 and _all_close(moved, {k: before[k] - grads_before[k] for k in before}, **tol):
-            fail(case, "the step ignores the learning rate: w - g", "scale the gradient by lr: w -= lr * g")
-        done = [k for k in before if _close(moved[k], expected[k], **tol)]
-        stale = [k for k in before if np.array_equal(moved[k], before[k])]
-        if done and stale:
-            fail(case, f"only some parameters were updated: {', '.join(map(repr, stale))} did not change",
-                 "loop over every name in params (W and b of every layer): " + SGD_RULE)
-        for k in before:
-            expect_close(moved[k], expected[k], case=case, name=f"params[{k!r}] after the step",
-                         hint=SGD_RULE, rtol=tol["rtol"], atol=tol["atol"])
+            if not _all_close(grads, grads_before, rtol=0, atol=0):
+                changed = next(k for k in grads if not np.array_equal(grads[k], grads_before[k]))
+                scaled = _close(grads[changed], lr * grads_before[changed], **tol)
+                problem = (f"the gradient {changed!r} was changed by the step" +
+                           (": it now holds lr * gradient" if scaled else ""))
+                fail(case, problem, GRADS_READ_ONLY)
+            if _all_close(moved, expected, **tol):
+                n_cases += 1
+                continue
+            if replaced and _all_close({k: params[k] for k in before}, expected, **tol):
+                where = " (so the model's layers kept their old weights)" if model is not None else ""
+                fail(case, f"the entries of params were replaced by new arrays (params[{replaced[0]!r}] = ...) "
+                           f"instead of being updated in place{where}", IN_PLACE)
+            if _all_close(moved, before, rtol=0, atol=0):
+                if isinstance(returned, dict) and set(returned) == set(before) and _all_close(returned, expected, **tol):
+                    fail(case, "the parameters did not change: the new values were returned instead",
+                         "sgd_step returns nothing; it changes the parameters themselves. " + IN_PLACE)
+                fail(case, "the parameters did not change at all",
+                     "a loop `for name, w in params.items(): w = w - lr * grads[name]` only rebinds the name w. " + IN_PLACE)
+            if _all_close(moved, {k: before[k] + lr * grads_before[k] for k in before}, **tol):
+                fail(case, "the parameters moved in the direction of the gradient (w + lr * g): uphill",
+                     "the gradient points to where the loss grows fastest; descend: w -= lr * g")
+            if lr != 1 and _all_close(moved, {k: before[k] - grads_before[k] for k in before}, **tol):
+                fail(case, "the step ignores the learning rate: w - g", "scale the gradient by lr: w -= lr * g")
+            done = [k for k in before if _close(moved[k], expected[k], **tol)]
+            stale = [k for k in before if np.array_equal(moved[k], before[k])]
+            if done and stale:
+                fail(case, f"only some parameters were updated: {', '.join(map(repr, stale))} did not change",
+                     "loop over every name in params (W and b of every layer): " + SGD_RULE)
+            for k in before:
+                expect_close(moved[k], expected[k], case=case, name=f"params[{k!r}] after the step",
+                             hint=SGD_RULE, rtol=tol["rtol"], atol=tol["atol"])
     return f"{n_cases} cases: a hand-made step, float64 and float32 parameters, a model's params() and grads()"
 
 
@@ -213,6 +223,15 @@ def _momentum_cases(rng: np.random.Generator):
     params = {"W": rng.standard_normal((4, 3)), "b": rng.standard_normal(3)}
     gs = [{"W": rng.standard_normal((4, 3)), "b": rng.standard_normal(3)} for _ in range(3)]
     yield "a second optimizer with its own, new velocity dict: W (4, 3) and b (3,), lr = 0.2, momentum = 0.5", params, gs, 0.2, 0.5
+    hidden = hidden_rng()
+    for i in range(HIDDEN // 2):
+        dtype = np.float32 if hidden.random() < 0.4 else np.float64
+        shapes = {"W": (int(hidden.integers(1, 5)), int(hidden.integers(1, 5))), "b": (int(hidden.integers(1, 5)),)}
+        params = {k: hidden.standard_normal(sh).astype(dtype) for k, sh in shapes.items()}
+        gs = [{k: hidden.standard_normal(sh).astype(dtype) for k, sh in shapes.items()} for _ in range(3)]
+        lr, mu = float(hidden.choice([0.01, 0.1, 0.3])), float(hidden.choice([0.5, 0.8, 0.9, 0.99]))
+        yield (f"hidden random case {i + 1}: a new optimizer, {np.dtype(dtype).name} W {shapes['W']} and b {shapes['b']}, "
+               f"lr = {lr}, momentum = {mu}"), params, gs, lr, mu
 
 
 _MOMENTUM_MISTAKES = {
@@ -244,43 +263,44 @@ def _check_momentum(momentum_step) -> str:
     rng = np.random.default_rng(602)
     n_cases = 0
     for case, start, grad_seq, lr, mu in _momentum_cases(rng):
-        params = {k: v.copy() for k, v in start.items()}
-        objects = dict(params)
-        velocity: dict = {}
-        tol = _tol(start)
-        reference = _momentum_reference(start, grad_seq, lr, mu)
-        for t, grads in enumerate(grad_seq):
-            step_case = f"{case}; step {t + 1}"
-            grads = {k: g.copy() for k, g in grads.items()}
-            returned = call(momentum_step, params, grads, velocity, lr, mu, case=step_case)
-            if returned is Ellipsis:
-                raise ExerciseNotAttempted()
-            _check_dict(params, start, step_case)
-            if not all(np.array_equal(grads[k], grad_seq[t][k]) for k in grads):
-                fail(step_case, "the gradients were changed by the step", GRADS_READ_ONLY)
-            replaced = [k for k in start if params[k] is not objects[k]]
-            if replaced:
-                fail(step_case, f"params[{replaced[0]!r}] was replaced by a new array instead of updated in place",
-                     "write `w += v` (or params[name] += v). " + IN_PLACE)
-            if _all_close(params, reference[t], **tol):
-                continue
-            if t == 0 and all(np.array_equal(params[k], start[k]) for k in start):
-                fail(step_case, "the parameters did not change on the first step",
-                     "compute the new velocity first (it starts at zero), then add it: v = momentum * v - lr * g; w += v")
-            for variant, (problem, hint) in _MOMENTUM_MISTAKES.items():
-                if _all_close(params, _momentum_reference(start, grad_seq, lr, mu, variant)[t], **tol):
-                    if variant == "forgetful" and t == 0:
-                        continue
-                    fail(step_case, problem, hint)
-            if n_cases and t == 0:
-                fail(step_case, "the first step of a new optimizer (a new, empty velocity dict) is wrong, although "
-                                "the earlier cases passed: the velocity seems to be kept somewhere else (a global "
-                                "variable, a default argument) and carried over from the earlier cases",
-                     "keep each parameter's velocity only in the dict passed as `velocity`")
-            for k in start:
-                expect_close(params[k], reference[t][k], case=step_case, name=f"params[{k!r}]", hint=MOMENTUM_RULE,
-                             rtol=tol["rtol"], atol=tol["atol"])
-        n_cases += 1
+        with scored(case):
+            params = {k: v.copy() for k, v in start.items()}
+            objects = dict(params)
+            velocity: dict = {}
+            tol = _tol(start)
+            reference = _momentum_reference(start, grad_seq, lr, mu)
+            for t, grads in enumerate(grad_seq):
+                step_case = f"{case}; step {t + 1}"
+                grads = {k: g.copy() for k, g in grads.items()}
+                returned = call(momentum_step, params, grads, velocity, lr, mu, case=step_case)
+                if returned is Ellipsis:
+                    raise ExerciseNotAttempted()
+                _check_dict(params, start, step_case)
+                if not all(np.array_equal(grads[k], grad_seq[t][k]) for k in grads):
+                    fail(step_case, "the gradients were changed by the step", GRADS_READ_ONLY)
+                replaced = [k for k in start if params[k] is not objects[k]]
+                if replaced:
+                    fail(step_case, f"params[{replaced[0]!r}] was replaced by a new array instead of updated in place",
+                         "write `w += v` (or params[name] += v). " + IN_PLACE)
+                if _all_close(params, reference[t], **tol):
+                    continue
+                if t == 0 and all(np.array_equal(params[k], start[k]) for k in start):
+                    fail(step_case, "the parameters did not change on the first step",
+                         "compute the new velocity first (it starts at zero), then add it: v = momentum * v - lr * g; w += v")
+                for variant, (problem, hint) in _MOMENTUM_MISTAKES.items():
+                    if _all_close(params, _momentum_reference(start, grad_seq, lr, mu, variant)[t], **tol):
+                        if variant == "forgetful" and t == 0:
+                            continue
+                        fail(step_case, problem, hint)
+                if n_cases and t == 0:
+                    fail(step_case, "the first step of a new optimizer (a new, empty velocity dict) is wrong, although "
+                                    "the earlier cases passed: the velocity seems to be kept somewhere else (a global "
+                                    "variable, a default argument) and carried over from the earlier cases",
+                         "keep each parameter's velocity only in the dict passed as `velocity`")
+                for k in start:
+                    expect_close(params[k], reference[t][k], case=step_case, name=f"params[{k!r}]", hint=MOMENTUM_RULE,
+                                 rtol=tol["rtol"], atol=tol["atol"])
+            n_cases += 1
     return (f"{n_cases} cases of 3-4 steps each: a constant gradient, float64 and float32, "
             "a second optimizer with a fresh velocity")
 
@@ -303,6 +323,17 @@ def _accuracy_cases(rng: np.random.Generator):
     yield "float32 logits, 20 examples, int32 labels", rng.standard_normal((20, 10)).astype(np.float32), rng.integers(0, 10, 20).astype(np.int32)
     yield "one example, predicted right", np.array([[0.1, 0.9]]), np.array([1])
     yield "one example, predicted wrong", np.array([[0.1, 0.9]]), np.array([0])
+    yield ("all logits 0 (every class tied), labels 0, 1, 2, 3: argmax picks class 0, so 1 of 4 is right",
+           np.zeros((4, 4)), np.array([0, 1, 2, 3]))
+    yield ("ties between the top two classes: argmax takes the first of them",
+           np.array([[2.0, 2.0, 0.0], [0.0, 3.0, 3.0], [1.0, 0.0, 1.0]]), np.array([1, 2, 0]))
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        n, k = int(hidden.integers(1, 40)), int(hidden.integers(2, 11))
+        logits = hidden.integers(-2, 3, (n, k)).astype(float) if hidden.random() < 0.5 else hidden.standard_normal((n, k))
+        if hidden.random() < 0.3:
+            logits = logits.astype(np.float32)
+        yield f"hidden random case {i + 1}: {n} examples, {k} classes", logits, hidden.integers(0, k, n)
 
 
 def _integer_division(accuracy) -> bool:
@@ -321,55 +352,63 @@ def _check_accuracy(accuracy) -> str:
     rng = np.random.default_rng(603)
     n_cases = 0
     for case, logits, labels in _accuracy_cases(rng):
-        n = len(labels)
-        correct = int((logits.argmax(axis=1) == labels).sum())
-        expected = correct / n
-        try:
-            got = call(accuracy, logits, labels, case=case)
-        except ExerciseNotAttempted:
-            raise
-        except ExerciseFailed as err:
-            if "broadcast" in str(err) or "shape" in str(err):
-                rehint(
-                    err,
-                    f"logits are (N, K) = {logits.shape} and labels (N,) = {labels.shape}: take the "
-                    "prediction of each example over the classes, logits.argmax(axis=1), shape (N,); "
-                    "argmax over axis 0 gives one value per class, shape (K,)"
-                )
-            raise
-        if got is None or got is Ellipsis:
-            expect_close(got, expected, case=case, name="the accuracy")
-        arr = np.asarray(got)
-        if arr.dtype.kind not in "fiub":
-            fail(case, f"expected a number, got {type(got).__name__}")
-        if arr.shape == (n,) and n > 1:
-            fail(case, f"expected one number, got an array of shape {arr.shape}: one value per example",
-                 "that is the per-example comparison; the accuracy is its mean: np.mean(predictions == labels)")
-        if arr.size != 1:
-            fail(case, f"expected one number, got an array of shape {arr.shape}",
-                 "predictions = logits.argmax(axis=1) has one class per example (N,); compare with labels, then average")
-        value = float(arr.reshape(()))
-        if math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-12):
-            n_cases += 1
-            continue
-        if correct not in (0, n) and value == correct:
-            fail(case, f"{value:g} is the number of correct predictions, not the fraction",
-                 f"divide by the number of examples, {n}: the accuracy lies between 0 and 1")
-        if expected not in (0.0, 0.01) and math.isclose(value, 100 * expected, rel_tol=1e-9):
-            fail(case, f"{value:g} is a percentage; expected the fraction {expected:g}",
-                 "return a fraction between 0 and 1 (print it as a percentage with f\"{acc:.1%}\")")
-        if expected != 0.5 and math.isclose(value, 1 - expected, rel_tol=1e-9, abs_tol=1e-12):
-            fail(case, f"{value:g} is the error rate (the fraction wrong); expected the accuracy {expected:g}",
-                 "count the examples whose prediction equals the label")
-        if value == 0 and correct not in (0, n) and _integer_division(accuracy):
-            fail(case, f"got {value:g}: integer division", "use true division, correct / n (or np.mean)")
-        if logits.shape[0] == logits.shape[1]:
-            by_col = float(np.mean(logits.argmax(axis=0) == labels))
-            if math.isclose(value, by_col, abs_tol=1e-12):
-                fail(case, "the predictions were taken over axis 0 (one per class, across examples)",
-                     "each row holds one example's logits: predictions = logits.argmax(axis=1)")
-        fail(case, f"the accuracy should be {expected:g} ({correct} of {n} right), got {value:g}",
-             "predictions = logits.argmax(axis=1); accuracy = np.mean(predictions == labels)")
+        with scored(case):
+            n = len(labels)
+            correct = int((logits.argmax(axis=1) == labels).sum())
+            expected = correct / n
+            try:
+                got = call(accuracy, logits, labels, case=case)
+            except ExerciseNotAttempted:
+                raise
+            except ExerciseFailed as err:
+                if "broadcast" in str(err) or "shape" in str(err):
+                    rehint(
+                        err,
+                        f"logits are (N, K) = {logits.shape} and labels (N,) = {labels.shape}: take the "
+                        "prediction of each example over the classes, logits.argmax(axis=1), shape (N,); "
+                        "argmax over axis 0 gives one value per class, shape (K,)"
+                    )
+                raise
+            if got is None or got is Ellipsis:
+                expect_close(got, expected, case=case, name="the accuracy")
+            arr = np.asarray(got)
+            if arr.dtype.kind not in "fiub":
+                fail(case, f"expected a number, got {type(got).__name__}")
+            if arr.shape == (n,) and n > 1:
+                fail(case, f"expected one number, got an array of shape {arr.shape}: one value per example",
+                     "that is the per-example comparison; the accuracy is its mean: np.mean(predictions == labels)")
+            if arr.size != 1:
+                fail(case, f"expected one number, got an array of shape {arr.shape}",
+                     "predictions = logits.argmax(axis=1) has one class per example (N,); compare with labels, then average")
+            value = float(arr.reshape(()))
+            if math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-9):  # float32's mean is right too
+                n_cases += 1
+                continue
+            top = logits.max(axis=1)
+            ties_counted = float(np.mean(logits[np.arange(n), labels] == top))
+            if ties_counted != expected and math.isclose(value, ties_counted, rel_tol=1e-6, abs_tol=1e-9):
+                fail(case, "an example whose true class only ties for the largest logit was counted as right",
+                     "the prediction is ONE class, logits.argmax(axis=1) (the first of tied maxima): compare it with "
+                     "the label, rather than asking whether the label's logit equals the maximum")
+            if correct not in (0, n) and value == correct:
+                fail(case, f"{value:g} is the number of correct predictions, not the fraction",
+                     f"divide by the number of examples, {n}: the accuracy lies between 0 and 1")
+            if expected not in (0.0, 0.01) and math.isclose(value, 100 * expected, rel_tol=1e-9):
+                fail(case, f"{value:g} is a percentage; expected the fraction {expected:g}",
+                     "return a fraction between 0 and 1 (print it as a percentage with f\"{acc:.1%}\")")
+            if expected != 0.5 and math.isclose(value, 1 - expected, rel_tol=1e-9, abs_tol=1e-12):
+                fail(case, f"{value:g} is the error rate (the fraction wrong); expected the accuracy {expected:g}",
+                     "count the examples whose prediction equals the label")
+            if value == 0 and correct not in (0, n) and _integer_division(accuracy):
+                fail(case, f"got {value:g}: integer division", "use true division, correct / n (or np.mean)")
+            if logits.shape[0] == logits.shape[1]:
+                by_col = float(np.mean(logits.argmax(axis=0) == labels))
+                if math.isclose(value, by_col, abs_tol=1e-12):
+                    fail(case, "the predictions were taken over axis 0 (one per class, across examples)",
+                         "each row holds one example's logits: predictions = logits.argmax(axis=1)")
+            fail(case, f"the accuracy should be {expected:g} ({correct} of {n} right), got {value:g}" if not graded()
+                 else f"the accuracy is wrong: {expected_got(expected, value)}",
+                 "predictions = logits.argmax(axis=1); accuracy = np.mean(predictions == labels)")
     return f"{n_cases} cases, including as many examples as classes, all-negative logits and a single example"
 
 
@@ -436,6 +475,12 @@ def _epoch(minibatches, n: int, batch_size: int, rng, case: str) -> np.ndarray:
     ids = np.concatenate([yb for _, yb in batches]) if batches else np.zeros(0, dtype=np.int64)
     counts = np.bincount(ids.astype(np.int64), minlength=n) if len(ids) else np.zeros(n, dtype=np.int64)
     expected_sizes = f"{n // batch_size} of {batch_size}" + (f" and one of {n % batch_size}" if n % batch_size else "")
+    full = -(-n // batch_size) * batch_size
+    if n % batch_size and len(ids) == full and all(s == batch_size for s in sizes) and n and counts.min() >= 1:
+        fail(case, f"the last batch was padded to {batch_size} examples with ones already seen this epoch "
+                   f"({full - n} examples came twice)",
+             "keep the last batch smaller: slice idx[start:start + batch_size] for start in range(0, n, batch_size); "
+             "padding repeats examples and weighs them twice in that step")
     if counts.max(initial=0) > 1:
         twice = int((counts > 1).sum())
         never = int((counts == 0).sum())
@@ -468,8 +513,20 @@ def _check_minibatches(minibatches) -> str:
         (5, 8, "5 examples, batch size 8 (one batch of 5)"),
         (7, 1, "7 examples, batch size 1 (per-sample SGD)"),
     ]
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        n, bs = int(hidden.integers(1, 120)), int(hidden.integers(1, 40))
+        cases.append((n, bs, f"hidden random case {i + 1}: {n} examples in batches of {bs}"))
     for n, bs, case in cases:
-        _epoch(minibatches, n, bs, np.random.default_rng(604), case)
+        with scored(case):
+            _epoch(minibatches, n, bs, np.random.default_rng(604), case)
+    with scored("shuffled, reproducible from the seed, a new order every epoch"):
+        _order_checks(minibatches)
+    return (f"{len(cases)} epochs of different sizes (a last partial batch, no remainder, a batch larger than the "
+            "data, batch size 1); shuffled, reproducible from the seed, a new order every epoch")
+
+
+def _order_checks(minibatches) -> None:
 
     case = "100 examples in batches of 32, rng = np.random.default_rng(7)"
     first = _epoch(minibatches, 100, 32, np.random.default_rng(7), case)
@@ -492,5 +549,3 @@ def _check_minibatches(minibatches) -> str:
     if np.array_equal(epoch1, epoch2):
         fail("two epochs from one generator", "both epochs visit the examples in the same order",
              "draw a new permutation from rng on every call: each epoch should see a new order")
-    return (f"{len(cases)} epochs of different sizes (a last partial batch, no remainder, a batch larger than the "
-            "data, batch size 1); shuffled, reproducible from the seed, a new order every epoch")
