@@ -75,3 +75,12 @@ def test_the_checks_vectorized_conv_dW_agrees_with_the_loops():
     dout = RNG.standard_normal((2, 4, 4, 3))
     want = conv_backward_naive(dout, x, np.zeros((4, 3, 3, 3)))[1]
     np.testing.assert_allclose(_conv_dW(dout, x, 3), want, rtol=1e-12, atol=1e-12)
+
+
+def test_the_checks_im2col_conv_agrees_with_the_loops():
+    from scratchcnn.check.ch08 import conv_forward_naive as by_im2col
+    from scratchcnn.naive import conv_forward_naive
+
+    x, W, b = RNG.standard_normal((2, 3, 7, 6)), RNG.standard_normal((4, 3, 3, 3)), RNG.standard_normal(4)
+    for stride, padding in ((1, 0), (2, 1), (3, 2)):
+        np.testing.assert_allclose(by_im2col(x, W, b, stride, padding), conv_forward_naive(x, W, b, stride, padding), rtol=1e-12, atol=1e-12)

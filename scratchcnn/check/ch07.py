@@ -17,7 +17,8 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import ExerciseNotAttempted, call, exercise, expect_close, fail
+from ..naive import im2col_naive
+from . import HIDDEN, ExerciseNotAttempted, call, exercise, expect_close, fail, hidden_rng, scored
 
 # ---------------------------------------------------------------------------------------------
 # 7.1 c_strides
@@ -57,44 +58,50 @@ def _strides_cases():
     yield "shape (4, 1, 3), itemsize 2 (float16)", (4, 1, 3), 2
     yield "shape (2, 5, 1), itemsize 8", (2, 5, 1), 8
     yield "a 0-d array: shape (), itemsize 8", (), 8
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        shape = tuple(int(v) for v in hidden.integers(1, 7, int(hidden.integers(1, 5))))
+        itemsize = int(hidden.choice([1, 2, 4, 8, 16]))
+        yield f"hidden random case {i + 1}: shape {shape}, itemsize {itemsize}", shape, itemsize
 
 
 @exercise("7.1", "strides of a C-ordered array")
 def _check_c_strides(c_strides) -> str:
     n = 0
     for case, shape, itemsize in _strides_cases():
-        expected = _c_strides(shape, itemsize)
-        got = _as_strides(call(c_strides, shape, itemsize, case=case), expected, case)
-        if got == expected:
-            n += 1
-            continue
-        if len(got) != len(expected):
-            fail(case, f"expected {len(expected)} strides (one per axis), got {len(got)}: {got}", C_ORDER)
-        fortran = np.empty(shape, dtype=np.dtype(f"V{itemsize}"), order="F").strides
-        elements = tuple(s // itemsize for s in expected)
-        including = tuple(itemsize * math.prod(shape[k:]) for k in range(len(shape)))
-        if got == fortran:
-            fail(
-                case,
-                f"expected {expected}, got {got}: those are the strides of Fortran order, where the "
-                "FIRST axis moves fastest",
-                C_ORDER,
-            )
-        if got == elements and itemsize > 1:
-            fail(
-                case,
-                f"expected {expected}, got {got}: those count elements, but NumPy's strides count bytes",
-                f"multiply by the itemsize ({itemsize} bytes per element)",
-            )
-        if got == including:
-            fail(
-                case,
-                f"expected {expected}, got {got}: each stride seems to include the size of its own axis",
-                C_ORDER,
-            )
-        if got == expected[::-1]:
-            fail(case, f"expected {expected}, got {got}: the strides are listed in reverse order", "give one stride per axis, axis 0 first")
-        fail(case, f"expected {expected}, got {got}", C_ORDER)
+        with scored(case):
+            expected = _c_strides(shape, itemsize)
+            got = _as_strides(call(c_strides, shape, itemsize, case=case), expected, case)
+            if got == expected:
+                n += 1
+                continue
+            if len(got) != len(expected):
+                fail(case, f"expected {len(expected)} strides (one per axis), got {len(got)}: {got}", C_ORDER)
+            fortran = np.empty(shape, dtype=np.dtype(f"V{itemsize}"), order="F").strides
+            elements = tuple(s // itemsize for s in expected)
+            including = tuple(itemsize * math.prod(shape[k:]) for k in range(len(shape)))
+            if got == fortran:
+                fail(
+                    case,
+                    f"expected {expected}, got {got}: those are the strides of Fortran order, where the "
+                    "FIRST axis moves fastest",
+                    C_ORDER,
+                )
+            if got == elements and itemsize > 1:
+                fail(
+                    case,
+                    f"expected {expected}, got {got}: those count elements, but NumPy's strides count bytes",
+                    f"multiply by the itemsize ({itemsize} bytes per element)",
+                )
+            if got == including:
+                fail(
+                    case,
+                    f"expected {expected}, got {got}: each stride seems to include the size of its own axis",
+                    C_ORDER,
+                )
+            if got == expected[::-1]:
+                fail(case, f"expected {expected}, got {got}: the strides are listed in reverse order", "give one stride per axis, axis 0 first")
+            fail(case, f"expected {expected}, got {got}", C_ORDER)
     return f"{n} shapes, with axes of size 1 and a 0-d array, agree with NumPy's strides"
 
 
@@ -108,8 +115,8 @@ ROWS_ARE_WINDOWS = (
 
 
 def _im2col(x: np.ndarray, k: int, stride: int) -> np.ndarray:
-    windows = sliding_window_view(x, (k, k))[::stride, ::stride]  # (H_out, W_out, k, k)
-    return windows.reshape(-1, k * k)  # (H_out*W_out, k*k), a copy
+    """One image's windows as rows, (H_out*W_out, k*k): :func:`scratchcnn.naive.im2col_naive`, transposed."""
+    return np.ascontiguousarray(im2col_naive(np.asarray(x)[None, None], k, stride).T)
 
 
 def _read_only(x: np.ndarray) -> np.ndarray:
@@ -136,6 +143,20 @@ def _im2col_cases(rng: np.random.Generator):
     )
     yield "k equal to the 3x4 image's height: k=3", rng.standard_normal((3, 4)), 3, 1
     yield "k=1 (every pixel is a window)", rng.standard_normal((3, 5)), 1, 1
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        k, stride = int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
+        h, w = int(hidden.integers(k, 10)), int(hidden.integers(k, 10))
+        kind = int(hidden.integers(4))
+        if kind == 0:
+            x = hidden.integers(0, 256, (h, w), dtype=np.uint8)
+        elif kind == 1:
+            x = hidden.random((h, w), dtype=np.float32)
+        elif kind == 2:
+            x = hidden.standard_normal((w, h)).T  # a transposed view
+        else:
+            x = hidden.standard_normal((h, 2 * w))[:, ::2]  # a strided view
+        yield f"hidden random case {i + 1}: a {x.dtype} {h}x{w} image, k={k}, stride {stride}", x, k, stride
 
 
 def _call_as_given(answer, x: np.ndarray, k: int, stride: int, case: str):
@@ -183,44 +204,45 @@ def _check_im2col(im2col) -> str:
     rng = np.random.default_rng(2027)
     n = 0
     for case, x, k, stride in _im2col_cases(rng):
-        original = x.copy()
-        x = _read_only(x)
-        expected = _im2col(original, k, stride)  # (H_out*W_out, k*k)
-        got = _call_as_given(im2col, x, k, stride, case)
-        if not np.array_equal(x, original):
-            fail(case, "your function changed its input image", "read the windows; never write through a view of the input")
-        if got is None or got is Ellipsis:
-            expect_close(got, expected, case=case)
-        if not isinstance(got, np.ndarray):
-            fail(case, f"the result should be a NumPy array of shape {expected.shape}, got {type(got).__name__}")
-        if got.shape != expected.shape:
-            fail(
-                case,
-                f"the result should have shape {expected.shape} for a {x.shape} image, k={k}, stride "
-                f"{stride}; got shape {got.shape}",
-                _im2col_shape_hint(got.shape, x.shape, k, stride),
-            )
-        if not np.array_equal(got, expected):
-            columns_major = expected.reshape(-1, k, k).transpose(0, 2, 1).reshape(-1, k * k)
-            if k > 1 and np.array_equal(got, columns_major):
-                fail(case, "each window is flattened column by column", "flatten each window row by row (C order): window.reshape(k*k)")
-            if np.array_equal(np.sort(got, axis=None), np.sort(expected, axis=None)):
-                fail(case, "the right pixels are there but the rows are in the wrong order", ROWS_ARE_WINDOWS)
-            if x.flags.c_contiguous is False:
+        with scored(case):
+            original = x.copy()
+            x = _read_only(x)
+            expected = _im2col(original, k, stride)  # (H_out*W_out, k*k)
+            got = _call_as_given(im2col, x, k, stride, case)
+            if not np.array_equal(x, original):
+                fail(case, "your function changed its input image", "read the windows; never write through a view of the input")
+            if got is None or got is Ellipsis:
+                expect_close(got, expected, case=case)
+            if not isinstance(got, np.ndarray):
+                fail(case, f"the result should be a NumPy array of shape {expected.shape}, got {type(got).__name__}")
+            if got.shape != expected.shape:
                 fail(
                     case,
-                    "wrong values for an image that is not C-contiguous (its strides are "
-                    f"{x.strides} for shape {x.shape})",
-                    "the code seems to assume the strides of a C-ordered image; sliding_window_view "
-                    "reads the real strides from x.strides (as_strided would need them too)",
+                    f"the result should have shape {expected.shape} for a {x.shape} image, k={k}, stride "
+                    f"{stride}; got shape {got.shape}",
+                    _im2col_shape_hint(got.shape, x.shape, k, stride),
                 )
-            expect_close(got, expected, case=case, hint=ROWS_ARE_WINDOWS, rtol=0, atol=0)
-        if got.dtype != x.dtype:
-            fail(
-                case,
-                f"the result has dtype {got.dtype} but the image is {x.dtype}",
-                "im2col only copies pixels: keep the image's dtype (a float64 matrix from a float32 "
-                "image takes twice the memory); reshape the windows instead of filling np.zeros(...)",
-            )
-        n += 1
+            if not np.array_equal(got, expected):
+                columns_major = expected.reshape(-1, k, k).transpose(0, 2, 1).reshape(-1, k * k)
+                if k > 1 and np.array_equal(got, columns_major):
+                    fail(case, "each window is flattened column by column", "flatten each window row by row (C order): window.reshape(k*k)")
+                if np.array_equal(np.sort(got, axis=None), np.sort(expected, axis=None)):
+                    fail(case, "the right pixels are there but the rows are in the wrong order", ROWS_ARE_WINDOWS)
+                if x.flags.c_contiguous is False:
+                    fail(
+                        case,
+                        "wrong values for an image that is not C-contiguous (its strides are "
+                        f"{x.strides} for shape {x.shape})",
+                        "the code seems to assume the strides of a C-ordered image; sliding_window_view "
+                        "reads the real strides from x.strides (as_strided would need them too)",
+                    )
+                expect_close(got, expected, case=case, hint=ROWS_ARE_WINDOWS, rtol=0, atol=0)
+            if got.dtype != x.dtype:
+                fail(
+                    case,
+                    f"the result has dtype {got.dtype} but the image is {x.dtype}",
+                    "im2col only copies pixels: keep the image's dtype (a float64 matrix from a float32 "
+                    "image takes twice the memory); reshape the windows instead of filling np.zeros(...)",
+                )
+            n += 1
     return f"{n} images: float64, float32 and uint8, strides 1 to 3, a transposed and a strided view, all read-only"
