@@ -130,6 +130,26 @@ __all__ = [
     "FASHION_MNIST_LOCAL_FOLDERS",
     "MNIST_CLASSES",
     "FASHION_MNIST_CLASSES",
+    # the registry and its entries
+    "MNIST",
+    "FASHION_MNIST",
+    "KMNIST",
+    "IDX_FILES",
+    "FILES",
+    "get_spec",
+    "content_digests",
+    # settings, as earlier versions named them
+    "DATA_ENV",
+    "DATA_HOME_ENV",
+    "DEFAULT_DATA_HOME",
+    "SOURCES",
+    "AUTO_TIMEOUT",
+    "DOWNLOAD_TIMEOUT",
+    "AUTO_DEADLINE",
+    "DOWNLOAD_DEADLINE",
+    "OPENML_HOST",
+    "SAMPLE_SEED",
+    "SAMPLE_TEST_FRACTION",
 ]
 
 # The registry entries' fields under the names earlier versions had (read-only: to use other
