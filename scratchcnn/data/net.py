@@ -175,7 +175,7 @@ def fetch(url: str, target: Path, md5: str, *, timeout: float, deadline: float, 
     got = 0
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "scratchcnn (urllib)"})
-        context = _ssl_context() if url.startswith("https:") else None
+        context = _ssl_context()  # also for http: a mirror may redirect to https
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             announced = response.headers.get("Content-Length")
             length = int(announced) if announced and announced.isdigit() else None
