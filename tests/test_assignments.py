@@ -498,25 +498,64 @@ def test_nbgrader_metadata(synthetic):
     assert cells[0].metadata["nbgrader"]["solution"] and not cells[0].metadata["nbgrader"]["grade"]
 
 
-def test_otter_test_files_run_the_checks(synthetic, monkeypatch):
+def test_otter_test_files_run_the_graded_checks(synthetic, monkeypatch):
+    import importlib
+
+    import scratchcnn.check.grading
+
     chapter, _, replacements = synthetic
     files = otter_tests(chapter.cells, [r.region for r in replacements], TITLES)
     assert sorted(files) == ["ex99_1.py", "ex99_2.py"]
     fake = types.ModuleType("otter.test_files")
-    fake.test_case = lambda points: (lambda func: func)
+
+    class test_case:  # noqa: N801 - otter's name
+        def __init__(self, name=None, points=None, hidden=False):
+            self.name, self.points, self.hidden = name, points, hidden
+
+        def __call__(self, func):
+            self.func = func
+            return self
+
+    fake.test_case = test_case
     monkeypatch.setitem(sys.modules, "otter", types.ModuleType("otter"))
     monkeypatch.setitem(sys.modules, "otter.test_files", fake)
+    monkeypatch.setattr(importlib, "reload", lambda module: module)
     calls = []
-    monkeypatch.setattr(scratchcnn.check, "check", lambda eid, answer: calls.append((eid, answer)))
+    shares = {"99.1": 0.75, "99.2": 1.0}
+
+    def fake_grade(eid, answer):
+        calls.append((eid, answer))
+        return shares[eid]
+
+    monkeypatch.setattr(scratchcnn.check.grading, "grade", fake_grade)
+    passed = {}
     for name, text in sorted(files.items()):
         namespace: dict = {}
         exec(compile(text, name, "exec"), namespace)
         assert (namespace["OK_FORMAT"], namespace["points"]) == (False, 1)
-        namespace[f"check_{name[2:-3]}"]({"double": "D", "kernel": "K"})
-    assert calls == [("99.1", "D"), ("99.2", "K")]
+        cases = [v for v in namespace.values() if isinstance(v, test_case)]
+        assert len(cases) == 10 and sum(c.points for c in cases) == pytest.approx(1)
+        env = {"double": "D", "kernel": "K"}
+        ok = 0
+        for c in cases:
+            try:
+                c.func(env)
+                ok += 1
+            except AssertionError:
+                pass
+        passed[name] = ok
+    assert passed == {"ex99_1.py": 7, "ex99_2.py": 10}  # 75% -> 7 of 10 tenths
+    assert calls == [("99.1", "D"), ("99.2", "K")]  # one graded run per file
     assert answer_expression('x = 1\nscratchcnn.check.check("1.1", (k, b))', "1.1") == "(k, b)"
     with pytest.raises(ValueError, match="no call check"):
         answer_expression('check("1.1", k, extra)', "1.1")
+
+
+def test_solution_copy_test_cells_hold_the_graded_form(synthetic):
+    chapter, student, _ = synthetic
+    marked = solution_copy(chapter)
+    assert marked.cells[8].source.endswith('reload(scratchcnn.check.grading).grade(\'99.1\', double, points=1)')
+    assert student.cells[8].source == chapter.cells[8].source == 'check("99.1", double)'  # self-study form
 
 
 def test_exercise_table(tmp_path):

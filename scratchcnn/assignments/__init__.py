@@ -38,8 +38,8 @@ from typing import Mapping
 import nbformat
 
 from .markdown import strip_markdown_solutions
-from .nbgrader import mark_cells
-from .otter import otter_tests, requirements
+from .nbgrader import graded_source, mark_cells
+from .otter import answer_expression, otter_tests, requirements
 from .regions import BEGIN, END, Region, find_regions, parse_cell, stub
 
 __all__ = [
@@ -136,9 +136,19 @@ def student_copy(nb, titles: Mapping[str, str] | None = None):
 
 
 def solution_copy(nb):
-    """The solution version of ``nb``: the chapter as committed, plus nbgrader metadata."""
+    """The solution version of ``nb``: the chapter as committed, plus nbgrader metadata.
+
+    Its nbgrader test cells hold the graded form of their check (:func:`.nbgrader.graded_source`).
+    """
     solution = copy.deepcopy(nb)
-    mark_cells(solution.cells, find_regions(solution.cells))
+    regions = find_regions(solution.cells)
+    mark_cells(solution.cells, regions)
+    for region in regions:
+        cell = solution.cells[region.check_cell]
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            answer = answer_expression(cell.source, region.exercise_id)
+            cell.source = graded_source(region.exercise_id, answer, meta.get("points", 1))
     return solution
 
 

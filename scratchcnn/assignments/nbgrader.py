@@ -11,6 +11,13 @@ as tests. This marks, in schema version 3:
 
 A check in the same cell as its solution is not marked as a test (a cell cannot be both for
 nbgrader's autograder), so chapters keep each check in its own cell.
+
+In the solution copies (nbgrader's *source*), each test cell holds the graded form of the check
+(:func:`graded_source`): it reloads :mod:`scratchcnn.check.grading` from the package, runs the
+check in a separate process and ends with the grade, ``points * share of cases passed``, which
+nbgrader reads as the cell's partial credit. The student copies keep the self-study
+``check(...)``; nbgrader's ``autograde`` puts the source's version back into every locked cell
+(it logs that the cell changed), so a submission is always graded by the graded form.
 """
 
 from __future__ import annotations
@@ -18,6 +25,16 @@ from __future__ import annotations
 from typing import Sequence
 
 from .regions import Region
+
+GRADED = """# Graded: the check runs in a separate process; the grade is the share of its cases passed.
+from importlib import reload
+import scratchcnn.check.grading
+reload(scratchcnn.check.grading).grade({id!r}, {answer}, points={points})"""
+
+
+def graded_source(exercise_id: str, answer: str, points: float = 1) -> str:
+    """The source of a graded test cell for ``check(exercise_id, <answer>)``."""
+    return GRADED.format(id=exercise_id, answer=answer, points=points)
 
 
 def grade_id(exercise_id: str, role: str) -> str:

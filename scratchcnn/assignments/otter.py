@@ -1,9 +1,11 @@
 """otter-grader test files that run the book's checks, one per exercise.
 
 Otter grades a submission by executing it and then running test files against the notebook's
-global variables. Its exception-based format fits the checks exactly: a test case passes when it
-raises nothing, and :func:`scratchcnn.check.check` raises on a wrong or missing answer. So each
-exercise gets a file like::
+global variables. In its exception-based format a test case passes when it raises nothing, and a
+file's score is the share of its test cases' points that passed. So each exercise gets a file
+that runs the graded check once (:func:`scratchcnn.check.grading.grade`, in a separate process)
+and :data:`SLOTS` test cases that turn its share of cases passed into otter's score. The older,
+all-or-nothing form of such a file was::
 
     from otter.test_files import test_case
 
@@ -30,20 +32,43 @@ from typing import Mapping, Sequence
 from .nbgrader import grade_id
 from .regions import Region, python_source
 
-TEMPLATE = '''"""Exercise {id}: {title}. Runs the book's check on the submission's answer."""
+SLOTS = 10  # test cases per exercise: otter's score is the share of them that pass
+
+TEMPLATE = '''"""Exercise {id}: {title}. Graded by the book's check in a separate process.
+
+The check's grade is the share of its cases passed; otter counts test cases, so this file has
+{slots} of them, worth 1/{slots} of the point each: case k passes when at least k/{slots} of the
+check's cases passed (the share, rounded down to a tenth).
+"""
 
 from otter.test_files import test_case
 
 OK_FORMAT = False
 name = "{name}"
 points = 1
+_graded = {{}}
 
 
-@test_case(points=1)
-def check_{func}(env):
-    from scratchcnn.check import check
+def _share(env):
+    if "share" not in _graded:  # one graded run per submission, shared by the cases below
+        from importlib import reload
 
-    check({id!r}, eval({answer!r}, env))
+        import scratchcnn.check.grading
+
+        _graded["share"] = reload(scratchcnn.check.grading).grade({id!r}, eval({answer!r}, env))
+    return _graded["share"]
+
+
+def _case(k):
+    def check_{func}(env):
+        share = _share(env)
+        assert share >= k / {slots} - 1e-9, f"{{share:.0%}} of the check's cases passed"
+
+    return check_{func}
+
+
+for _k in range(1, {slots} + 1):
+    globals()[f"case_{{_k}}"] = test_case(name=f"{name} ({{_k}}0%)", points=1 / {slots})(_case(_k))
 '''
 
 
@@ -78,6 +103,7 @@ def otter_tests(cells: Sequence, regions: Sequence[Region], titles: Mapping[str,
             name=name,
             func=name.removeprefix("ex"),
             answer=answer,
+            slots=SLOTS,
         )
     return files
 

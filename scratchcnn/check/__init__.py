@@ -152,7 +152,7 @@ def check(exercise_id: str, answer) -> None:
         ))
 
 
-def run_graded(exercise_id: str, answer) -> dict:
+def run_graded(exercise_id: str, answer, flagged: list | None = None) -> dict:
     """Run every case of the check on ``answer`` and count them (the graded run's core).
 
     Returns ``{"passed": int, "total": int, "failed": [case names], "flagged": [calls],
@@ -178,7 +178,7 @@ def run_graded(exercise_id: str, answer) -> dict:
     report["passed"] = sum(1 for _, ok, _ in run.results if ok)
     report["failed"] = [case for case, ok, hidden in run.results if not ok and not hidden]
     report["hidden_failed"] = sum(1 for _, ok, hidden in run.results if not ok and hidden)
-    report["flagged"] = list(dict.fromkeys(run.flagged))
+    report["flagged"] = list(dict.fromkeys([*run.flagged, *(flagged or [])]))
     if report["not_attempted"] or report["error"]:
         report["passed"] = 0
     return report
