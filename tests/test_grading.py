@@ -1,0 +1,113 @@
+"""Graded runs (scratchcnn.check.grading): a separate process, every case counted, nothing to steal.
+
+Each test starts a real grader process; they are few on purpose.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import scratchcnn.check.grading as grading
+
+
+def corr2d(x, k):
+    kh, kw = k.shape
+    out = np.zeros((x.shape[0] - kh + 1, x.shape[1] - kw + 1))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = np.sum(x[i : i + kh, j : j + kw] * k)
+    return out
+
+
+def test_a_right_answer_scores_one_and_a_stub_zero(capsys):
+    assert grading.grade("2.1", corr2d) == 1.0
+    assert "cases passed (100%)" in capsys.readouterr().out
+
+    def stub(x, k):
+        raise NotImplementedError("Exercise 2.1")
+
+    assert grading.grade("2.1", stub) == 0.0
+    assert "not done yet" in capsys.readouterr().out
+    assert grading.grade("2.3", ...) == 0.0
+
+
+def test_a_partly_right_answer_scores_the_share_of_cases_passed(capsys):
+    def square_only(x, k):  # right on square kernels only
+        return corr2d(x, k) if k.shape[0] == k.shape[1] else np.zeros((x.shape[0] - k.shape[0] + 1, x.shape[1] - k.shape[1] + 1))
+
+    report = grading.grade_report("2.1", square_only)
+    assert 0 < report["passed"] < report["total"]
+    assert grading.grade("2.1", square_only) == pytest.approx(report["passed"] / report["total"], abs=0.2)
+    out = capsys.readouterr().out
+    assert "non-square 2x3 kernel" in out  # the failed fixed case is named
+
+
+def test_expected_values_cannot_be_read_from_the_stack_or_the_messages(capsys):
+    def thief(x, k):
+        for frame in inspect.stack():
+            if "expected" in frame.frame.f_locals:
+                return frame.frame.f_locals["expected"]
+        return np.zeros((1, 1))
+
+    assert grading.grade("2.1", thief) == 0.0
+    out = capsys.readouterr().out
+    assert "expected" not in out.lower()
+
+    def off_by_one(size, k, stride):
+        return (size - k) // stride + 2
+
+    grading.grade("3.2", off_by_one)
+    out = capsys.readouterr().out
+    assert "windows" not in out and "expected" not in out.lower()  # no exact answer echoed
+
+
+def test_a_redefined_check_in_the_notebook_changes_nothing():
+    namespace = {}
+    exec("check = lambda *a, **k: print('Exercise 2.1 passed')", namespace)  # the answer cell's trick
+    exec("def corr2d(x, k):\n    return x", namespace)
+    exec(
+        "from importlib import reload\nimport scratchcnn.check.grading\n"
+        "grading_module = scratchcnn.check.grading\n"
+        "scratchcnn.check.grading.grade = lambda *a, **k: 1.0\n",  # even a patched module
+        namespace,
+    )
+    exec("score = reload(scratchcnn.check.grading).grade('2.1', corr2d)", namespace)
+    assert namespace["score"] == 0.0
+
+
+def test_numpy_only_exercises_give_no_credit_for_scipy(capsys):
+    from scipy.signal import correlate2d
+
+    assert grading.grade("2.1", lambda x, k: correlate2d(x, k, mode="valid")) == 0.0
+    assert "NumPy only" in capsys.readouterr().out
+
+
+def test_in_place_updates_and_generators_reach_the_grader(capsys):
+    def sgd_step(params, grads, lr):
+        for name in params:
+            params[name] -= lr * grads[name]
+
+    def minibatches(X, y, batch_size, rng):
+        idx = rng.permutation(len(y))
+        for start in range(0, len(y), batch_size):
+            yield X[idx[start : start + batch_size]], y[idx[start : start + batch_size]]
+
+    assert grading.grade("6.1", sgd_step) == 1.0
+    assert grading.grade("6.4", minibatches) == 1.0
+
+    def rebinding(params, grads, lr):
+        for name in params:
+            params[name] = params[name] - lr * grads[name]  # a new array: the model never moves
+
+    assert grading.grade("6.1", rebinding) < 1.0
+
+
+def test_returned_objects_cannot_run_code_in_the_grader():
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    assert grading.grade("2.1", lambda x, k: Evil()) == 0.0
