@@ -759,3 +759,35 @@ def test_the_package_declares_what_the_tool_imports():
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {re.split(r"[<>=!~ ]", d, maxsplit=1)[0].lower() for d in declared}
     assert "nbformat" in names
+
+
+def test_make_assignments_student_copies_are_reader_rendered(tmp_path):
+    """``build`` on the book's chapters: student copies in the reader rendering, no MyST, no nbval tags."""
+    import shutil
+
+    from scratchcnn.reader_copy import find_myst
+
+    executed = [
+        path for path in _chapters_with_solutions()
+        if isinstance(path, Path) and any(c.get("outputs") for c in code_cells(nbformat.read(path, as_version=4)))
+    ]
+    if not executed:
+        pytest.skip("no executed chapter with exercises yet")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "book", tmp_path / "book")
+    (tmp_path / "notebooks").mkdir()
+    for path in executed:
+        shutil.copy(path, tmp_path / "notebooks" / path.name)
+    out = tmp_path / "out"
+    build(tmp_path / "notebooks", out)
+    for path in executed:
+        student = nbformat.read(out / "student" / path.name, as_version=4)
+        solution = nbformat.read(out / "solutions" / path.name, as_version=4)
+        assert find_myst(student) == [], path.name
+        assert not any(c.metadata.get("tags") for c in student.cells), path.name
+        assert all(not c.outputs for c in code_cells(student)), path.name
+        assert '"google.colab" in sys.modules' in code_cells(student)[0].source
+        ids = [c.metadata["nbgrader"]["grade_id"] for c in student.cells if "nbgrader" in c.metadata]
+        assert ids == [c.metadata["nbgrader"]["grade_id"] for c in solution.cells if "nbgrader" in c.metadata]
+        assert "# BEGIN SOLUTION" not in "".join(c.source for c in student.cells)

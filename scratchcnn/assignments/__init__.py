@@ -97,7 +97,7 @@ def _titles(titles: Mapping[str, str] | None) -> Mapping[str, str]:
     return exercises()
 
 
-def student_copy(nb, titles: Mapping[str, str] | None = None):
+def student_copy(nb, titles: Mapping[str, str] | None = None, keep_outputs: bool = False):
     """The student version of notebook ``nb`` and where its stubs are.
 
     ``titles`` maps exercise ids to the titles used in the stubs' messages; by default the
@@ -129,7 +129,8 @@ def student_copy(nb, titles: Mapping[str, str] | None = None):
             start = region.begin + shift
             replacements.append(Replacement(code_ordinal[index], start, start + size, region))
             shift += size - len(region.marked)
-    clear_outputs(student)
+    if not keep_outputs:  # kept only for the reader rendering, which reads glued values from them
+        clear_outputs(student)
     student.cells, _ = strip_markdown_solutions(student.cells, {region.cell for region in regions})
     replacements.sort(key=lambda r: (r.code_cell, r.start))
     return student, replacements
@@ -224,6 +225,40 @@ def check_output_folder(src: Path | str, out: Path | str) -> None:
         )
 
 
+def _reader_book(src: Path):
+    """The book around the chapters (``_config.yml`` beside ``src``), for the reader rendering; or None."""
+    root = src.resolve().parent
+    if not (root / "_config.yml").is_file() or not (root / "_toc.yml").is_file():
+        return None
+    from scratchcnn.reader_copy import load_book
+
+    return load_book(root)
+
+
+def reader_rendering(student, page: str, book):
+    """The student copy as plain Jupyter and Colab show it: :mod:`scratchcnn.reader_copy`'s rendering.
+
+    MyST roles, labels and exercise directives become Markdown, nbval and Jupyter Book tags go,
+    the install cell comes from ``_config.yml``; then outputs are cleared. Anything MyST left over
+    is refused, naming the cell.
+    """
+    from scratchcnn.reader_copy import ReaderCopyError, find_myst, render_notebook
+
+    try:
+        rendered = nbformat.from_dict(render_notebook(student, page, book))
+    except ReaderCopyError as err:
+        raise ValueError(f"the reader rendering failed: {err}") from None
+    for cell in rendered.cells:
+        if isinstance(cell.source, list):
+            cell.source = "".join(cell.source)
+    clear_outputs(rendered)
+    left = find_myst(rendered)
+    if left:
+        index, kind, text = left[0]
+        raise ValueError(f"cell {index} of the student copy still holds a {kind}: {text!r}")
+    return rendered
+
+
 def _read(path: Path):
     try:
         return nbformat.read(path, as_version=4)
@@ -246,6 +281,7 @@ def build(src: Path | str, out: Path | str, titles: Mapping[str, str] | None = N
     if not notebooks:
         raise ValueError(f"no notebooks (*.ipynb) in {src}: give the folder of the chapters, e.g. notebooks/")
     titles = _titles(titles)
+    book = _reader_book(src)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     made = []
@@ -256,7 +292,9 @@ def build(src: Path | str, out: Path | str, titles: Mapping[str, str] | None = N
         for path in notebooks:
             nb = _read(path)
             try:
-                student, replacements = student_copy(nb, titles)
+                student, replacements = student_copy(nb, titles, keep_outputs=book is not None)
+                if book is not None:
+                    student = reader_rendering(student, f"{src.resolve().name}/{path.stem}", book)
                 solution = solution_copy(nb)
                 tests = otter_tests(nb.cells, [r.region for r in replacements], titles)
             except ValueError as err:
