@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import naive
 from .layers import SoftmaxCrossEntropy
 from .models import book_model
+from .naive import naive_step as naive_step  # re-exported: chapter 8 imports it from here (moved to naive)
 from .optim import SGD
 from .perf import measure_gemm_gflops, model_flops, time_interleaved
 
@@ -44,36 +44,6 @@ class Result:
     @property
     def epoch_seconds(self) -> float:
         return self.seconds_per_sample * EPOCH
-
-
-def naive_gradients(params: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
-    """Loss and gradients of the book's model for one image, with the loop layers.
-
-    ``params`` holds the model's arrays under ``Sequential.params()``'s names ("0.W", "0.b",
-    "4.W", "4.b"); the gradients come back under the same names.
-    """
-    W1, b1, W2, b2 = params["0.W"], params["0.b"], params["4.W"], params["4.b"]
-    conv = naive.conv_forward_naive(x, W1, b1)  # (1, 8, 26, 26)
-    act = naive.relu_forward_naive(conv)
-    pool = naive.maxpool_forward_naive(act, 2)  # (1, 8, 13, 13)
-    flat = pool.reshape(1, -1)  # (1, 1352)
-    logits = naive.affine_forward_naive(flat, W2, b2)  # (1, 10)
-    loss, dlogits = naive.softmax_cross_entropy_naive(logits, y)
-    dflat, dW2, db2 = naive.affine_backward_naive(dlogits, flat, W2)
-    dact = naive.maxpool_backward_naive(dflat.reshape(pool.shape), act, 2)
-    dconv = naive.relu_backward_naive(dact, conv)
-    _, dW1, db1 = naive.conv_backward_naive(dconv, x, W1)
-    return loss, {"0.W": dW1, "0.b": db1, "4.W": dW2, "4.b": db2}
-
-
-def naive_step(params: dict, x: np.ndarray, y: np.ndarray, lr: float = 0.01) -> float:
-    """One per-sample training step with the loop layers: gradients, then a separate SGD update.
-
-    Updates ``params`` in place and returns the loss.
-    """
-    loss, grads = naive_gradients(params, x, y)
-    SGD(lr).step(params, grads)
-    return loss
 
 
 def _vectorized_step(model, loss_fn, optimizer, X, y, batch_size):

@@ -71,7 +71,8 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
     if span < 0:
         raise ValueError(
             f"kernel of size {kernel_size} does not fit an input of size {size} with padding "
-            f"{padding}: O = (W - K + 2P) / S + 1 = ({size} - {kernel_size} + 2*{padding}) / {stride} + 1 "
+            f"{padding} (it is larger than the padded input, {size} + 2*{padding}): "
+            f"O = (W - K + 2P) / S + 1 = ({size} - {kernel_size} + 2*{padding}) / {stride} + 1 "
             "needs W + 2P >= K; pad the input or use a smaller kernel"
         )
     return span // stride + 1

@@ -14,6 +14,9 @@ import math
 
 import numpy as np
 
+from .layers import conv_output_size
+from .optim import SGD
+
 __all__ = [
     "conv_forward_naive",
     "conv_backward_naive",
@@ -25,6 +28,9 @@ __all__ = [
     "affine_backward_naive",
     "softmax_naive",
     "softmax_cross_entropy_naive",
+    # the book's whole model, one image at a time (chapters 6 and 8)
+    "naive_gradients",
+    "naive_step",
     # references of the exercise checks (scratchcnn.check), written as plainly as the layers above
     "output_size",
     "corr2d_naive",
@@ -40,11 +46,9 @@ def _pad(x: np.ndarray, padding: int) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
 
 
-def _out_size(size: int, k: int, stride: int, padding: int) -> int:
-    span = size + 2 * padding - k
-    if span < 0:
-        raise ValueError(f"kernel {k} larger than the padded input {size} + 2*{padding}")
-    return span // stride + 1
+# The output-size formula O = (W - K + 2P) // S + 1 is written once, in scratchcnn.layers
+# (conv_output_size): the loops below call it, and so does every layer.
+_out_size = conv_output_size
 
 
 def conv_forward_naive(x, W, b, stride: int = 1, padding: int = 0) -> np.ndarray:
@@ -189,6 +193,36 @@ def softmax_cross_entropy_naive(logits, labels):
         for k in range(n_cls):
             dlogits[n, k] = (p[k] - (1.0 if k == labels[n] else 0.0)) / n_rows
     return loss / n_rows, dlogits
+
+
+def naive_gradients(params: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
+    """Loss and gradients of the book's model for one image, with the loop layers above.
+
+    ``params`` holds the model's arrays under ``Sequential.params()``'s names ("0.W", "0.b",
+    "4.W", "4.b"); the gradients come back under the same names.
+    """
+    W1, b1, W2, b2 = params["0.W"], params["0.b"], params["4.W"], params["4.b"]
+    conv = conv_forward_naive(x, W1, b1)  # (1, 8, 26, 26)
+    act = relu_forward_naive(conv)
+    pool = maxpool_forward_naive(act, 2)  # (1, 8, 13, 13)
+    flat = pool.reshape(1, -1)  # (1, 1352)
+    logits = affine_forward_naive(flat, W2, b2)  # (1, 10)
+    loss, dlogits = softmax_cross_entropy_naive(logits, y)
+    dflat, dW2, db2 = affine_backward_naive(dlogits, flat, W2)
+    dact = maxpool_backward_naive(dflat.reshape(pool.shape), act, 2)
+    dconv = relu_backward_naive(dact, conv)
+    _, dW1, db1 = conv_backward_naive(dconv, x, W1)
+    return loss, {"0.W": dW1, "0.b": db1, "4.W": dW2, "4.b": db2}
+
+
+def naive_step(params: dict, x: np.ndarray, y: np.ndarray, lr: float = 0.01) -> float:
+    """One per-sample training step with the loop layers: gradients, then a separate SGD update.
+
+    Updates ``params`` in place and returns the loss.
+    """
+    loss, grads = naive_gradients(params, x, y)
+    SGD(lr).step(params, grads)
+    return loss
 
 
 # ---------------------------------------------------------------------------------------------
