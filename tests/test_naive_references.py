@@ -84,3 +84,12 @@ def test_the_checks_im2col_conv_agrees_with_the_loops():
     x, W, b = RNG.standard_normal((2, 3, 7, 6)), RNG.standard_normal((4, 3, 3, 3)), RNG.standard_normal(4)
     for stride, padding in ((1, 0), (2, 1), (3, 2)):
         np.testing.assert_allclose(by_im2col(x, W, b, stride, padding), conv_forward_naive(x, W, b, stride, padding), rtol=1e-12, atol=1e-12)
+
+
+def test_the_checks_conv_dx_agrees_with_the_loops():
+    from scratchcnn.check.ch05 import _conv_dx
+    from scratchcnn.naive import conv_backward_naive
+
+    dout, W = RNG.standard_normal((2, 4, 3, 5)), RNG.standard_normal((4, 3, 3, 3))
+    want = conv_backward_naive(dout, np.zeros((2, 3, 5, 7)), W)[0]
+    np.testing.assert_allclose(_conv_dx(dout, W), want, rtol=1e-12, atol=1e-12)
