@@ -19,9 +19,11 @@ fast, tested version from here. Modules, each with one job:
 - ``assignments`` ``python -m scratchcnn.assignments``: student and solution copies of the
                   chapters for instructors (``make assignments``)
 - ``bench``       ``python -m scratchcnn.bench``: the speed benchmark
+- ``reader_copy`` ``python -m scratchcnn.reader_copy``: the chapters rendered for plain Jupyter
+                  and Colab (``make colab``)
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place of the version (pyproject.toml reads it)
 
 from .layers import col2im, im2col  # noqa: E402  (the fast building blocks of chapter 8)
 

@@ -34,6 +34,7 @@ EXPECTED_PARTS = [
                               "notebooks/03_pooling", "notebooks/04_affine_softmax"]),
     ("Learning", ["notebooks/05_backprop", "notebooks/06_training"]),
     ("Under the hood", ["notebooks/07_contiguity", "notebooks/08_fast_cnn"]),
+    ("Going further", ["notebooks/09_deeper"]),
     ("Teaching with this book", ["book/instructors"]),
     ("References", ["book/references"]),
 ]  # fmt: skip
@@ -236,3 +237,29 @@ def test_bibliography_lists_every_entry(pages):
     for key in ("lecun1998gradient", "glorot2010understanding", "he2015delving",
                 "chellapilla2006high", "goodfellow2016deep"):  # fmt: skip
         assert key in entries
+
+
+def test_no_test_or_build_plumbing_on_the_pages(pages):
+    """Readers see teaching code only: markers, glue calls and kernel stderr stay off the site."""
+    plumbing = {
+        "an nbval marker": re.compile(r"NBVAL_"),
+        "an assignment marker": re.compile(r"(BEGIN|END) SOLUTION"),
+        "a glue() call": re.compile(r'>glue</span><span class="p">\('),
+        "a stderr box": re.compile(r'class="[^"]*\boutput stderr\b'),
+    }
+    found = [
+        f"{doc}: {what}"
+        for doc, page in pages.items()
+        for what, pattern in plumbing.items()
+        if pattern.search(page.read_text(encoding="utf8"))
+    ]
+    assert not found, "visible plumbing:\n" + "\n".join(found)
+
+
+def test_printed_output_is_one_box_per_cell(pages):
+    """nb_merge_streams: a table printed line by line is one box, not one box per line."""
+    assert CONFIG["sphinx"]["config"]["nb_merge_streams"] is True
+    for doc in NOTEBOOKS:
+        text = pages[doc].read_text(encoding="utf8")
+        for cell in re.split(r'<div class="cell[ "]', text)[1:]:
+            assert cell.count('class="output stream') <= 2, f"{doc}: a cell with several stream boxes"

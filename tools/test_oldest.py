@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 UNIT_TESTS = ["tests/test_layers.py", "tests/test_preprocess.py", "tests/test_train.py", "tests/test_data.py",
               "tests/test_plots.py", "tests/test_reader_copy.py::test_glued_text_is_formatted_as_myst_nb_does"]  # fmt: skip
 CHAPTERS = ["notebooks/01_data.ipynb", "notebooks/04_affine_softmax.ipynb"]
-TEST_TOOLS = ["pytest", "nbval", "ipykernel", "hypothesis", "pyyaml", "myst-nb"]
+TEST_TOOLS = ["pytest", "nbval", "ipykernel", "hypothesis", "pyyaml", "myst-nb", "filelock"]
 
 
 def lowest_pins() -> list[str]:
