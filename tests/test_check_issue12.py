@@ -270,3 +270,12 @@ def test_6_4_padded_last_batch_is_not_called_sampling_with_replacement():
 
     message = failure("6.4", padded)
     assert "padded to" in message and "with replacement" not in message
+
+
+def test_identity_answers_pass_no_pooling_case():
+    """Hidden cases never use 1x1 windows, where returning the input would be right."""
+    from scratchcnn.check.grading import grade_report
+
+    for eid, identity in (("3.1", lambda x, k, s: x), ("3.3", lambda x, k: x)):
+        report = grade_report(eid, identity)
+        assert report["passed"] == 0, (eid, report)

@@ -79,7 +79,7 @@ def _maxpool_cases(rng: np.random.Generator):
     hidden = hidden_rng()
     for i in range(HIDDEN):
         n, c = int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
-        k, st = int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
+        k, st = int(hidden.integers(2, 5)), int(hidden.integers(1, 4))  # k = 1 would let x itself pass
         h, w = int(hidden.integers(k, 10)), int(hidden.integers(k, 10))
         x = hidden.standard_normal((n, c, h, w)) - (2.0 if hidden.random() < 0.2 else 0.0)
         if hidden.random() < 0.3:
@@ -240,7 +240,7 @@ def _avgpool_cases(rng: np.random.Generator):
     yield "N=1, C=1, random 5x8 image (leftovers), k = 3", rng.standard_normal((1, 1, 5, 8)), 3
     hidden = hidden_rng()
     for i in range(HIDDEN):
-        n, c, k = int(hidden.integers(1, 4)), int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
+        n, c, k = int(hidden.integers(1, 4)), int(hidden.integers(1, 4)), int(hidden.integers(2, 5))  # k > 1
         h, w = int(hidden.integers(k, 11)), int(hidden.integers(k, 11))
         yield f"hidden random case {i + 1}: N={n}, C={c}, {h}x{w} images, k = {k}", hidden.standard_normal((n, c, h, w)), k
 
