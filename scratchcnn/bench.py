@@ -15,22 +15,38 @@ on 28x28 inputs:
 The variants are timed in interleaved rounds (a, b, c, a, b, c, ...) and the best round is kept,
 because a shared machine's speed drifts from second to second: compare figures of one run.
 Inputs are random (timing does not depend on the pixel values).
+
+Then, for the book's model and chapter 9's ``lenet`` at batch 64, float32:
+
+- where a training step's time goes, layer by layer (:func:`scratchcnn.perf.profile_layers`);
+- when PyTorch is importable (a developer's extra, never a dependency of the book), the ratio of
+  :func:`scratchcnn.train.fit` (shuffling, validation of the data and divergence checks included)
+  to PyTorch's fastest configuration (NCHW or channels_last, its default threads or one) training
+  the same model on the same batches, all timed in interleaved rounds; the median round counts.
+
+``--contention`` adds the busy-machine table: two trainings at once against one, with 1 and 2
+BLAS threads, each training in a process of its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import statistics
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from .layers import SoftmaxCrossEntropy
-from .models import book_model
+from .models import book_model, lenet
 from .naive import naive_step as naive_step  # re-exported: chapter 8 imports it from here (moved to naive)
 from .optim import SGD
-from .perf import measure_gemm_gflops, model_flops, time_interleaved
+from .perf import measure_gemm_gflops, model_flops, profile_layers, time_interleaved
+from .train import _blas_limit, fit
 
 EPOCH = 60_000
 INPUT = (1, 28, 28)
@@ -119,15 +135,194 @@ def run(batches: int = 200, naive_samples: int = 5, repeat: int = 3, seed: int =
     return results
 
 
+MODELS = {"book_model": book_model, "lenet": lenet}
+# Images per timed round of the comparison with PyTorch (whole batches of 64).
+COMPARE_IMAGES = {"book_model": 64 * 40, "lenet": 64 * 6}
+
+
+def _data(images: int, seed: int = 0, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.random((images, *INPUT), dtype=np.float64).astype(dtype), rng.integers(0, 10, size=images)
+
+
+def print_profile(name: str, batch_size: int = 64, repeat: int = 10, out=sys.stdout) -> list:
+    """Print where a training step of ``MODELS[name]`` goes, layer by layer (best of ``repeat``)."""
+    model = MODELS[name](rng=0)
+    X, y = _data(batch_size)
+    with _blas_limit(None):  # as in fit
+        rows = profile_layers(model, X, y, repeat=repeat)
+    total = sum(r.total for r in rows)
+    print(f"{name}, batch {batch_size}, float32: ms per batch, best of {repeat} interleaved rounds", file=out)
+    print(f"  {'layer':<52}{'forward':>9}{'backward':>9}{'share':>8}", file=out)
+    for r in rows:
+        print(f"  {r.name:<52}{r.forward * 1e3:>9.3f}{r.backward * 1e3:>9.3f}{r.total / total:>8.1%}", file=out)
+    print(f"  {'sum':<52}{sum(r.forward for r in rows) * 1e3:>9.3f}{sum(r.backward for r in rows) * 1e3:>9.3f}", file=out)
+    return rows
+
+
+def _torch_twin(model, torch, channels_last: bool):
+    """The PyTorch network of the same layers and the same initial weights as ``model``."""
+    from . import layers as L
+
+    nn = torch.nn
+    mods = []
+    for layer in model.layers:
+        if isinstance(layer, L.Conv2D):
+            m = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding)
+            m.weight.data = torch.from_numpy(layer.params["W"].copy())
+            m.bias.data = torch.from_numpy(layer.params["b"].copy())
+        elif isinstance(layer, L.Affine):
+            m = nn.Linear(layer.in_features, layer.out_features)
+            m.weight.data = torch.from_numpy(layer.params["W"].T.copy())
+            m.bias.data = torch.from_numpy(layer.params["b"].copy())
+        elif isinstance(layer, L.ReLU):
+            m = nn.ReLU()
+        elif isinstance(layer, L.Sigmoid):
+            m = nn.Sigmoid()
+        elif isinstance(layer, L.MaxPool2D):
+            m = nn.MaxPool2d(layer.kernel_size, layer.stride)
+        elif isinstance(layer, L.Flatten):
+            m = nn.Flatten()
+        elif isinstance(layer, L.Dropout):
+            m = nn.Dropout(layer.p)
+        else:
+            raise TypeError(f"no PyTorch twin for {layer!r}")
+        mods.append(m)
+    net = nn.Sequential(*mods)
+    return net.to(memory_format=torch.channels_last) if channels_last else net
+
+
+def _torch_epoch(torch, net, X, y, batch_size, seed, lr, momentum, channels_last, threads):
+    """One epoch of PyTorch's usual training loop over ``(X, y)``, shuffled like ``fit``."""
+    torch.set_num_threads(threads)
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(X)))
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+    net.train()
+    for s in range(0, len(X), batch_size):
+        idx = order[s : s + batch_size]
+        xb = Xt[idx]
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(net(xb), yt[idx])
+        loss.backward()
+        opt.step()
+
+
+def compare_torch(names=("book_model", "lenet"), repeat: int = 3, batch_size: int = 64, images=None,
+                  out=sys.stdout) -> dict | None:
+    """Ratios of ``fit``'s time to PyTorch's fastest configuration, per model; None without PyTorch.
+
+    Every variant trains one epoch over the same ``images`` random images per round, in the same
+    shuffled order, with SGD (lr 0.01, momentum 0.9); the variants take turns in ``repeat``
+    rounds after one warm-up round, and the median round of each is compared.
+    """
+    try:
+        import torch
+    except ImportError:
+        print("PyTorch is not importable here: no comparison (pip install torch in a separate environment)", file=out)
+        return None
+    default_threads = torch.get_num_threads()
+    ours = os.environ.get("SCRATCHCNN_BLAS_THREADS", "1 (fit's default)")
+    print(f"PyTorch {torch.__version__}, default threads {default_threads}; scratchcnn fit with BLAS threads: {ours}",
+          file=out)
+    ratios = {}
+    for name in names:
+        count = (images or COMPARE_IMAGES)[name] if not isinstance(images, int) else images
+        X, y = _data(count, seed=1)
+        model = MODELS[name](rng=0)
+        fns = {"scratchcnn fit": lambda model=model, X=X, y=y: fit(
+            model, X, y, epochs=1, batch_size=batch_size, optimizer=SGD(0.01, momentum=0.9), rng=0, progress=False)}
+        for threads in sorted({default_threads, 1}, reverse=True):
+            for layout in ("NCHW", "channels_last"):
+                net = _torch_twin(MODELS[name](rng=0), torch, layout == "channels_last")
+                fns[f"PyTorch {layout}, {threads} thread{'s' if threads > 1 else ''}"] = (
+                    lambda net=net, X=X, y=y, cl=layout == "channels_last", t=threads: _torch_epoch(
+                        torch, net, X, y, batch_size, 0, 0.01, 0.9, cl, t))
+        try:
+            timings = time_interleaved(fns, repeat=repeat, number=1, warmup=1)
+        finally:
+            torch.set_num_threads(default_threads)
+        per_epoch = {k: t.median / count * EPOCH for k, t in timings.items()}
+        fastest = min((k for k in per_epoch if k.startswith("PyTorch")), key=per_epoch.get)
+        ratios[name] = per_epoch["scratchcnn fit"] / per_epoch[fastest]
+        print(f"{name}, batch {batch_size}, float32, {count} images a round, {repeat} interleaved rounds "
+              "(median; s per 60k epoch, estimated):", file=out)
+        for k, sec in per_epoch.items():
+            print(f"  {k:<34}{sec:>9.2f} s{per_epoch['scratchcnn fit'] / sec:>8.2f}x", file=out)
+        print(f"  ratio scratchcnn / fastest PyTorch ({fastest}): {ratios[name]:.2f}", file=out)
+    return ratios
+
+
+def _contention_worker(name: str, threads: int, images: int) -> None:
+    """One training in this process: print its seconds per step (fit with ``threads`` BLAS threads)."""
+    X, y = _data(images, seed=2)
+    model = MODELS[name](rng=0)
+    fit(model, X[:128], y[:128], epochs=1, batch_size=64, optimizer=SGD(0.01), rng=0, progress=False,
+        blas_threads=threads)  # warm-up
+    start = time.perf_counter()
+    fit(model, X, y, epochs=1, batch_size=64, optimizer=SGD(0.01, momentum=0.9), rng=0, progress=False,
+        blas_threads=threads)
+    print((time.perf_counter() - start) / (images // 64))
+
+
+def _trainings_at_once(name: str, threads: int, images: int, at_once: int) -> float:
+    """Start ``at_once`` trainings together; the mean of their seconds per step."""
+    code = f"from scratchcnn.bench import _contention_worker as w; w({name!r}, {threads}, {images})"
+    env = {k: v for k, v in os.environ.items() if k != "SCRATCHCNN_BLAS_THREADS"}
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+             for _ in range(at_once)]
+    times = []
+    for proc in procs:
+        text, _ = proc.communicate()
+        if proc.returncode:
+            raise RuntimeError(f"contention worker failed (exit {proc.returncode})")
+        times.append(float(text.strip().splitlines()[-1]))
+    return sum(times) / len(times)
+
+
+def contention(names=("book_model", "lenet"), repeat: int = 3, images=None, out=sys.stdout) -> dict:
+    """Two trainings at once against one, with 1 and 2 BLAS threads: ms per step, median of ``repeat``."""
+    images = images or {"book_model": 64 * 60, "lenet": 64 * 8}
+    table = {}
+    for name in names:
+        runs = {(t, k): [] for t in (1, 2) for k in (1, 2)}
+        for _ in range(repeat):  # interleaved: every configuration once per round
+            for key in runs:
+                runs[key].append(_trainings_at_once(name, key[0], images[name], key[1]))
+        table[name] = {key: statistics.median(v) for key, v in runs.items()}
+        print(f"{name}, batch 64, float32: ms per training step, median of {repeat} interleaved rounds", file=out)
+        print(f"  {'BLAS threads':<14}{'one training':>14}{'two at once':>14}{'slow-down':>11}", file=out)
+        for t in (1, 2):
+            one, two = table[name][(t, 1)], table[name][(t, 2)]
+            print(f"  {t:<14}{one * 1e3:>14.1f}{two * 1e3:>14.1f}{two / one:>10.2f}x", file=out)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scratchcnn.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=200, help="batches of 64 timed per round (default 200)")
     parser.add_argument("--naive-samples", type=int, default=5, help="single-image naive steps timed (default 5)")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the comparison with PyTorch")
+    parser.add_argument("--no-profile", action="store_true", help="skip the per-layer profiles")
+    parser.add_argument("--contention", action="store_true",
+                        help="also time two trainings at once against one, with 1 and 2 BLAS threads (minutes)")
     args = parser.parse_args(argv)
     if min(args.batches, args.naive_samples, args.repeat) < 1:
         parser.error("--batches, --naive-samples and --repeat must be at least 1")
     run(args.batches, args.naive_samples, args.repeat)
+    if not args.no_profile:
+        print("\nWhere a training step goes (one BLAS thread, as in fit):")
+        for name in MODELS:
+            print_profile(name)
+    if not args.no_torch:
+        print("\nAgainst PyTorch, training with fit:")
+        compare_torch(repeat=args.repeat)
+    if args.contention:
+        print("\nA busy machine: two trainings at once against one")
+        contention(repeat=args.repeat)
     return 0
 
 

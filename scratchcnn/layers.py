@@ -17,6 +17,12 @@ Conventions, stated once:
   input of the other float type rather than silently upcasting.
 - ``backward(dout, input_grad=False)`` skips computing the input gradient; ``Sequential`` uses it
   for its first layer during training, where nobody needs the gradient of the images.
+- **Checks once, not on every array.** A layer's ``forward`` refuses bad input (wrong shape,
+  dtype, NaN) with a message. Inside a :class:`Sequential` only the first layer checks: the others
+  receive arrays the model produced itself, through their ``_forward`` (the same computation
+  without the checks that walk whole arrays). A ReLU followed by a max pooling runs as one
+  step there: pooling first, then the ReLU on the four times smaller result (max commutes with
+  ReLU, and the gradient is routed the same way).
 
 The protocol, one for every layer (:class:`Layer` declares it; :class:`Sequential` is a layer too):
 
@@ -187,18 +193,42 @@ class Layer:
         return f"{type(self).__name__}()"
 
 
-def _im2col(x: np.ndarray, k: int, s: int, p: int, ones_row: bool) -> tuple[np.ndarray, int, int]:
-    """im2col with an optional last row of ones (the bias row); returns the matrix, H_out, W_out."""
+def _buffer(cache: dict | None, name: str, shape: tuple, dtype) -> np.ndarray:
+    """A zero-filled work array kept in ``cache`` and reused by later calls with the same shape.
+
+    Without a cache (None) a new array is made each time. Only internal arrays live here, never a
+    result handed to the caller; a few shapes are kept (training and evaluation batches).
+    """
+    if cache is None:
+        return np.zeros(shape, dtype=dtype)
+    key = (name, shape, np.dtype(dtype))
+    buf = cache.get(key)
+    if buf is None:
+        if len(cache) >= 6:
+            cache.clear()
+        buf = cache[key] = np.zeros(shape, dtype=dtype)
+    return buf
+
+
+def _im2col(x: np.ndarray, k: int, s: int, p: int, ones_row: bool, cache: dict | None = None):
+    """im2col with an optional last row of ones (the bias row); returns the matrix, H_out, W_out.
+
+    With a ``cache`` (a layer's dict of buffers) the padded copy of ``x`` and the matrix reuse the
+    arrays of the previous call of the same shape: the padding's border is zero once and stays
+    so, and every other entry is overwritten.
+    """
     n, c, h, w = x.shape
     ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
     if p:
-        x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        xp = _buffer(cache, "padded", (n, c, h + 2 * p, w + 2 * p), x.dtype)  # (N, C, H + 2P, W + 2P)
+        xp[:, :, p : p + h, p : p + w] = x
+        x = xp
     # Every K x K window, as a read-only view (no copy): (N, C, H_out, W_out, K, K).
     windows = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]
     # im2col, transposed: row (c, i, j) holds pixel (i, j) of every window of channel c, over
     # all images. K*K strided copies fill it; no loop over pixels, images or channels.
     rows = c * k * k + int(ones_row)
-    cols = np.empty((rows, n, ho, wo), dtype=x.dtype)  # (C*K*K [+ 1], N, H_out, W_out)
+    cols = _buffer(cache, "cols", (rows, n, ho, wo), x.dtype)  # (C*K*K [+ 1], N, H_out, W_out)
     body = cols[: c * k * k].reshape(c, k, k, n, ho, wo)
     for i in range(k):
         for j in range(k):
@@ -312,6 +342,7 @@ class Conv2D(Layer):
         self.params = {"W": w.astype(dt), "b": np.zeros(self.out_channels, dtype=dt)}
         self.grads = {name: np.zeros_like(v) for name, v in self.params.items()}
         self._cols: np.ndarray | None = None
+        self._buffers: dict = {}  # the padded input and the im2col matrix, reused across steps
 
     def __repr__(self) -> str:
         return (
@@ -329,9 +360,14 @@ class Conv2D(Layer):
         n, c, h, w = x.shape
         if c != self.in_channels:
             raise ValueError(f"Conv2D expected input (N, {self.in_channels}, H, W), got shape {x.shape}")
+        return self._forward(x)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """``forward`` without the input checks (for arrays a model produced itself)."""
+        n, c, h, w = x.shape
         f = self.out_channels
-        # im2col with a last row of ones: (C*K*K + 1, N*H_out*W_out)
-        cols, ho, wo = _im2col(x, self.kernel_size, self.stride, self.padding, ones_row=True)
+        # im2col with a last row of ones: (C*K*K + 1, N*H_out*W_out), in a buffer reused next step
+        cols, ho, wo = _im2col(x, self.kernel_size, self.stride, self.padding, ones_row=True, cache=self._buffers)
         wb = np.concatenate([self.params["W"].reshape(f, -1), self.params["b"][:, None]], axis=1)
         out = wb @ cols  # (C_out, N*H_out*W_out)
         self._cols, self._x_shape = cols, (n, c, h, w)
@@ -377,6 +413,7 @@ class MaxPool2D(Layer):
         self.kernel_size = positive_int(kernel_size, "kernel_size", "MaxPool2D")
         self.stride = self.kernel_size if stride is None else positive_int(stride, "stride", "MaxPool2D")
         self._x: np.ndarray | None = None
+        self._after_relu = False  # the last forward ran fused with the ReLU before it (Sequential)
 
     def __repr__(self) -> str:
         return f"MaxPool2D(kernel_size={self.kernel_size}, stride={self.stride})"
@@ -401,22 +438,56 @@ class MaxPool2D(Layer):
             for j in range(k):
                 yield a[:, :, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s]
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        check_array(x, "MaxPool2D", "(N, C, H, W)", 4, finite=False)
+    def _pool(self, x: np.ndarray) -> np.ndarray:
         _, _, ho, wo = self.output_shape(x.shape)
         views = self._views(x, ho, wo)
         out = next(views).copy()  # (N, C, H_out, W_out)
         for view in views:
             np.maximum(out, view, out=out)
-        self._x, self._out = x, out
         return out
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(x, "MaxPool2D", "(N, C, H, W)", 4, finite=False)
+        out = self._pool(x)
+        self._x, self._out, self._after_relu = x, out, False
+        return out
+
+    def _forward_after_relu(self, x: np.ndarray, relu: "ReLU") -> np.ndarray:
+        """``self.forward(relu.forward(x))`` in one step: pool ``x``, then clip the pooled maxima.
+
+        Max pooling commutes with ReLU (``max(relu(a), relu(b)) = relu(max(a, b))``), so the ReLU
+        runs on the ``K*K`` times smaller output. :class:`Sequential` calls it, and then
+        :meth:`_backward_through_relu`; ``relu`` keeps its input, so its own backward still works.
+        """
+        m = self._pool(x)  # the maxima of x itself: (N, C, H_out, W_out)
+        relu._x = x
+        self._x, self._out, self._after_relu = x, m, True
+        return np.maximum(m, 0)
+
+    def _backward_through_relu(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """The gradient of ReLU then pooling: each window's gradient goes to its first maximum,
+        if that maximum is positive (else the ReLU stopped it), exactly as the two backward passes."""
+        self._require_forward("_x")
+        check_grad(dout, "MaxPool2D", self._out.shape)
+        if not input_grad:
+            return None
+        return self._route(dout * (self._out > 0))
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         self._require_forward("_x")
-        x, out = self._x, self._out
-        check_grad(dout, "MaxPool2D", out.shape)
+        if self._after_relu:
+            raise RuntimeError(
+                "MaxPool2D.backward: its last forward ran fused with the ReLU before it inside a "
+                "Sequential; call the Sequential's backward (or this layer's forward first)"
+            )
+        check_grad(dout, "MaxPool2D", self._out.shape)
         if not input_grad:
             return None
+        return self._route(dout)
+
+    def _route(self, dout: np.ndarray) -> np.ndarray:
+        """Send each window's ``dout`` to the window's first maximum in ``self._x``."""
+        x, out = self._x, self._out
         n, c, h, w = x.shape
         k, s = self.kernel_size, self.stride
         _, _, ho, wo = out.shape
@@ -544,8 +615,14 @@ class Affine(Layer):
                 f"Affine expected input (N, {self.in_features}), got shape {x.shape}"
                 + (" (add a Flatten layer first?)" if x.ndim != 2 else "")
             )
+        return self._forward(x)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """``forward`` without the input checks (for arrays a model produced itself)."""
         self._x = x
-        return x @ self.params["W"] + self.params["b"]  # (N, out_features)
+        out = x @ self.params["W"]  # (N, out_features)
+        out += self.params["b"]
+        return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         self._require_forward("_x")
@@ -742,14 +819,41 @@ class Sequential(Layer):
         return fwd, bwd
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        for layer in self.layers:
-            x = layer.forward(x)
+        """Apply the layers in order. The first layer checks ``x``; the others skip the checks that
+        walk whole arrays (their input is an array this model made), and a ReLU followed by a max
+        pooling runs fused (see the module docstring)."""
+        return self._run(x, checked=False)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """``forward`` without checking ``x`` either (data that ``fit`` has checked, or a parent model's array)."""
+        return self._run(x, checked=True)
+
+    def _run(self, x: np.ndarray, checked: bool) -> np.ndarray:
+        layers, fused, i = self.layers, [], 0
+        while i < len(layers):
+            layer = layers[i]
+            trusted = checked or i > 0
+            if trusted and type(layer) is ReLU and i + 1 < len(layers) and type(layers[i + 1]) is MaxPool2D:
+                x = layers[i + 1]._forward_after_relu(x, layer)
+                fused.append(i)
+                i += 2
+                continue
+            x = getattr(layer, "_forward", layer.forward)(x) if trusted else layer.forward(x)
+            i += 1
+        self._fused = fused  # indices of the ReLUs that ran fused with the pooling after them
         return x
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Backpropagate ``dout``; ``input_grad=False`` skips the (unused) gradient of the input."""
-        for i in range(len(self.layers) - 1, -1, -1):
-            dout = self.layers[i].backward(dout, input_grad=input_grad or i > 0)
+        fused = getattr(self, "_fused", ())
+        i = len(self.layers) - 1
+        while i >= 0:
+            if i - 1 in fused:  # ReLU i - 1 and pooling i ran as one step
+                dout = self.layers[i]._backward_through_relu(dout, input_grad=input_grad or i > 1)
+                i -= 2
+            else:
+                dout = self.layers[i].backward(dout, input_grad=input_grad or i > 0)
+                i -= 1
         return dout
 
     def astype(self, dtype) -> "Sequential":

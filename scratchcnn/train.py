@@ -6,18 +6,59 @@ shuffles of the data. ``batch_size=1`` is the per-sample SGD of the classic tuto
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from ._validate import NonFiniteError, positive_int
 from .layers import SoftmaxCrossEntropy
 
-__all__ = ["fit", "evaluate", "History"]
+__all__ = ["fit", "evaluate", "History", "resolve_blas_threads"]
+
+# BLAS threads during fit. OpenBLAS's worker threads spin while they wait, so on a machine with
+# more runnable threads than cores (a classroom server, two notebooks at once) a multi-threaded
+# small matrix product can get many times slower than a single-threaded one; measured here with
+# two trainings at once on 2 cores (see book/setup.md, "Speed on a busy machine"), 2 threads
+# collapsed and 1 did not. The book's models multiply small matrices, so one thread costs little
+# even on a quiet machine. fit therefore limits BLAS to BLAS_THREADS unless told otherwise:
+# fit(..., blas_threads=2), or the environment variable SCRATCHCNN_BLAS_THREADS=2; 0 (or "auto")
+# leaves BLAS's own setting alone.
+BLAS_THREADS = 1
+BLAS_THREADS_ENV = "SCRATCHCNN_BLAS_THREADS"
+
+
+def resolve_blas_threads(requested: int | str | None = None) -> int | None:
+    """The BLAS thread limit ``fit`` uses: ``requested``, else ``$SCRATCHCNN_BLAS_THREADS``, else 1.
+
+    Returns a positive count, or None for "leave BLAS alone" (``0`` or ``"auto"``).
+    """
+    source = "blas_threads"
+    if requested is None:
+        requested = os.environ.get(BLAS_THREADS_ENV, "").strip() or BLAS_THREADS
+        source = BLAS_THREADS_ENV
+    if isinstance(requested, str):
+        text = requested.strip().lower()
+        if text == "auto":
+            return None
+        if not text.isdigit():
+            raise ValueError(f"fit: {source} must be a count of threads >= 0 or 'auto', got {requested!r}")
+        requested = int(text)
+    if isinstance(requested, (bool, np.bool_)) or not isinstance(requested, (int, np.integer)) or requested < 0:
+        raise ValueError(f"fit: {source} must be a count of threads >= 0 or 'auto', got {requested!r}")
+    return int(requested) or None
+
+
+def _blas_limit(requested):
+    """A context in which BLAS uses :func:`resolve_blas_threads` threads (nothing for None)."""
+    threads = resolve_blas_threads(requested)
+    return contextlib.nullcontext() if threads is None else threadpool_limits(threads, user_api="blas")
 
 
 @dataclass
@@ -112,7 +153,13 @@ WEIGHT_FLOOR = 0.1
 
 
 def _rms(value: np.ndarray) -> float:
-    return math.sqrt(float(np.mean(np.square(value, dtype=np.float64)))) if value.size else 0.0
+    """Root-mean-square of ``value`` in one pass with no temporary (a BLAS dot product): inf if the
+    squares overflow or a value is not finite, NaN for NaN."""
+    if not value.size:
+        return 0.0
+    flat = value.reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return math.sqrt(float(np.dot(flat, flat)) / flat.size)
 
 
 class _Watch:
@@ -138,11 +185,11 @@ class _Watch:
                 f"{LOSS_FACTOR:g} times its value at the start ({base:.3g})"
             )
         for name, value in params.items():
-            if not np.isfinite(np.sum(value, dtype=np.float64)):
+            now = _rms(value)  # one pass over the parameter: finite, and how large
+            if not math.isfinite(now) and not np.isfinite(value).all():
                 return f"parameter {name} became NaN or infinite"
             start = self.start.get(name, 0.0)
             if start > 0:
-                now = _rms(value)
                 if now > WEIGHT_FACTOR * max(start, WEIGHT_FLOOR):
                     return (
                         f"parameter {name} grew to {now / start:.3g} times its initial size "
@@ -191,6 +238,7 @@ def fit(
     X_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
     progress: bool = True,
+    blas_threads: int | str | None = None,
 ) -> History:
     """Train ``model`` with ``optimizer`` on ``(X, y)``; returns a :class:`History`.
 
@@ -205,6 +253,11 @@ def fit(
     diverged" and suggests a lower learning rate when a loss, parameter or activation becomes NaN
     or infinite, when the loss stays far above where it started, or when a parameter grows past a
     hundred times its initial size (``LOSS_FACTOR``, ``WEIGHT_FACTOR``).
+
+    ``blas_threads`` limits the threads of BLAS (the matrix products) while ``fit`` runs: by
+    default 1, or ``$SCRATCHCNN_BLAS_THREADS``; ``0`` or ``"auto"`` leaves BLAS's own setting.
+    One thread never collapses on a busy machine, where several spinning BLAS threads per
+    training can make each step many times slower (book/setup.md, "Speed on a busy machine").
     """
     epochs = positive_int(epochs, "epochs", "fit")  # NumPy integers too: np.int64(2)
     batch_size = positive_int(batch_size, "batch_size", "fit")
@@ -213,6 +266,13 @@ def fit(
         raise ValueError("fit: give both X_val and y_val, or neither")
     if X_val is not None:
         y_val = _check_data(X_val, y_val, "fit (validation data)", model, what="X_val")
+    limit = _blas_limit(blas_threads)  # refuses a bad setting before anything runs
+    with limit:
+        return _fit(model, X, y, epochs, batch_size, optimizer, rng, X_val, y_val, progress)
+
+
+def _fit(model, X, y, epochs, batch_size, optimizer, rng, X_val, y_val, progress) -> History:
+    """The training loop of :func:`fit`, on data that it has checked."""
     rng = np.random.default_rng(rng)  # a Generator passes through unchanged
     loss_fn = SoftmaxCrossEntropy()
     history = History()
@@ -220,6 +280,10 @@ def fit(
     _train_mode(model, True)
     n = len(X)
     steps = math.ceil(n / batch_size)
+    # The data were checked once above (dtype, finite values, labels) and every batch is a slice of
+    # them, so after the first step, which the model's own forward checks, the forward pass skips
+    # the input checks that walk whole arrays (model._forward, where the model has one).
+    forward = model.forward
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         order = rng.permutation(n)
@@ -232,7 +296,8 @@ def fit(
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb, yb = X[idx], y[idx]
             try:
-                logits = model.forward(xb)
+                logits = forward(xb)
+                forward = getattr(model, "_forward", model.forward)
                 loss = loss_fn.forward(logits, yb)
             except NonFiniteError as err:  # weights so large that activations overflowed
                 loss, broken = math.nan, f"activations became NaN or infinite ({err})"

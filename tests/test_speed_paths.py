@@ -1,0 +1,128 @@
+"""The fast paths of issue 15 compute exactly what the plain layers compute (speed is never asserted)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from scratchcnn.layers import Conv2D, MaxPool2D, ReLU, Sequential, SoftmaxCrossEntropy
+from scratchcnn.models import book_model, lenet
+from scratchcnn.optim import SGD
+from scratchcnn.train import fit, resolve_blas_threads
+
+RNG = np.random.default_rng(15)
+
+
+def _layer_by_layer(model, x, labels):
+    """Forward and backward through each layer's own public methods, no fusion, every check on."""
+    for layer in model.layers:
+        x = layer.forward(x)
+    loss_fn = SoftmaxCrossEntropy()
+    loss = loss_fn.forward(x, labels)
+    dout = loss_fn.backward()
+    for layer in reversed(model.layers):
+        dout = layer.backward(dout)
+    return loss, x, dout, {k: v.copy() for k, v in model.grads().items()}
+
+
+@pytest.mark.parametrize("make", [book_model, lenet], ids=["book_model", "lenet"])
+@pytest.mark.parametrize("ties", [False, True], ids=["continuous", "ties"])
+def test_sequential_fused_relu_pool_matches_the_layers_one_by_one(make, ties):
+    x = RNG.standard_normal((5, 1, 28, 28))
+    if ties:  # blank background and repeated values: ReLU zeros and tied maxima everywhere
+        x = np.round(np.clip(x, 0, None) * 2) / 2
+    labels = RNG.integers(0, 10, 5)
+    ref = make(rng=3, dtype=np.float64).eval()
+    fast = make(rng=3, dtype=np.float64).eval()
+    loss_ref, logits_ref, dx_ref, grads_ref = _layer_by_layer(ref, x, labels)
+    loss_fn = SoftmaxCrossEntropy()
+    logits = fast.forward(x)
+    assert fast._fused, "the ReLU + MaxPool2D pairs should run fused"
+    loss = loss_fn.forward(logits, labels)
+    dx = fast.backward(loss_fn.backward())
+    assert loss == pytest.approx(loss_ref, rel=1e-13, abs=1e-13)
+    np.testing.assert_allclose(logits, logits_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    for name, g in fast.grads().items():
+        np.testing.assert_allclose(g, grads_ref[name], rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_pool_backward_after_a_fused_forward_says_what_to_do():
+    model = Sequential([Conv2D(1, 2, 3, dtype=np.float64), ReLU(), MaxPool2D(2)])
+    out = model.forward(RNG.standard_normal((2, 1, 8, 8)))
+    with pytest.raises(RuntimeError, match="fused with the ReLU.*Sequential's backward"):
+        model.layers[2].backward(np.ones_like(out))
+    assert model.layers[1].backward(np.ones((2, 2, 6, 6))).shape == (2, 2, 6, 6)  # ReLU's own still works
+
+
+def test_the_first_layer_still_refuses_bad_input_inside_a_model():
+    model = book_model(rng=0)
+    x = np.zeros((2, 1, 28, 28), np.float32)
+    x[0, 0, 3, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.forward(x)
+    with pytest.raises(TypeError, match="float32 parameters but got float64"):
+        model.forward(np.zeros((2, 1, 28, 28)))
+    with pytest.raises(ValueError, match=r"expected input \(N, 1, H, W\)"):
+        model.forward(np.zeros((2, 3, 28, 28), np.float32))
+
+
+@pytest.mark.parametrize("padding", [0, 2])
+def test_reused_buffers_never_leak_between_calls(padding):
+    conv = Conv2D(3, 4, 3, padding=padding, dtype=np.float64)
+    a, b = RNG.standard_normal((2, 3, 7, 6)), RNG.standard_normal((2, 3, 7, 6))
+    out_a = conv.forward(a)
+    kept = out_a.copy()
+    out_b = conv.forward(b)
+    np.testing.assert_array_equal(out_a, kept)  # results are never reused buffers
+    fresh = Conv2D(3, 4, 3, padding=padding, dtype=np.float64)
+    fresh.params = {k: v.copy() for k, v in conv.params.items()}
+    np.testing.assert_allclose(out_b, fresh.forward(b), rtol=0, atol=0)
+    # a different batch size in between (evaluation) and back: still the right answer
+    conv.forward(RNG.standard_normal((5, 3, 7, 6)))
+    np.testing.assert_allclose(conv.forward(a), kept, rtol=0, atol=0)
+    dout = RNG.standard_normal(kept.shape)
+    dx = conv.backward(dout)
+    fresh.forward(a)
+    np.testing.assert_allclose(dx, fresh.backward(dout), rtol=0, atol=0)
+    np.testing.assert_allclose(conv.grads["W"], fresh.grads["W"], rtol=0, atol=0)
+
+
+def test_blas_thread_policy(monkeypatch):
+    monkeypatch.delenv("SCRATCHCNN_BLAS_THREADS", raising=False)
+    assert resolve_blas_threads() == 1  # the default: one thread never collapses on a busy machine
+    assert resolve_blas_threads(2) == 2 and resolve_blas_threads(0) is None and resolve_blas_threads("auto") is None
+    monkeypatch.setenv("SCRATCHCNN_BLAS_THREADS", "2")
+    assert resolve_blas_threads() == 2 and resolve_blas_threads(1) == 1  # the argument wins
+    monkeypatch.setenv("SCRATCHCNN_BLAS_THREADS", "many")
+    with pytest.raises(ValueError, match="SCRATCHCNN_BLAS_THREADS must be a count of threads"):
+        resolve_blas_threads()
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="blas_threads must be"):
+            resolve_blas_threads(bad)
+
+
+def test_fit_runs_blas_with_the_chosen_threads_and_restores_them(monkeypatch):
+    monkeypatch.delenv("SCRATCHCNN_BLAS_THREADS", raising=False)
+    seen = []
+
+    class Spy(SGD):
+        def step(self, params, grads):
+            seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+            super().step(params, grads)
+
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    X, y = RNG.random((64, 1, 28, 28), dtype=np.float32), RNG.integers(0, 10, 64)
+    fit(book_model(rng=0), X, y, epochs=1, batch_size=32, optimizer=Spy(0.01), rng=0, progress=False)
+    assert seen and all(s <= {1} for s in seen)
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+    with pytest.raises(ValueError, match="blas_threads"):
+        fit(book_model(rng=0), X, y, epochs=1, batch_size=32, optimizer=SGD(0.01), rng=0, progress=False,
+            blas_threads="lots")
+
+
+def test_naive_step_lives_in_naive_and_bench_still_exports_it():
+    from scratchcnn import bench, naive
+
+    assert bench.naive_step is naive.naive_step
