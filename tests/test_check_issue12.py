@@ -279,3 +279,38 @@ def test_identity_answers_pass_no_pooling_case():
     for eid, identity in (("3.1", lambda x, k, s: x), ("3.3", lambda x, k: x)):
         report = grade_report(eid, identity)
         assert report["passed"] == 0, (eid, report)
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+
+def test_a_tiny_difference_is_never_shown_as_two_identical_numbers():
+    import re
+
+    message = failure("4.1", lambda x, W, b: (x @ W + b) * (1 + 3e-6))
+    found = re.search(r"expected (\S+), got (\S+)", message)
+    assert found and found.group(1) != found.group(2), message
+
+
+def test_a_broadcast_error_gets_the_keepdims_and_bias_hint():
+    def conv_forward(x, W, b, stride=1, padding=0):
+        n, _, h, w = x.shape
+        f, _, k, _ = W.shape
+        xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+        out = np.zeros((n, f, ho, wo))
+        for i in range(ho):
+            for j in range(wo):
+                win = xp[:, :, i * stride : i * stride + k, j * stride : j * stride + k]
+                out[:, :, i, j] = np.einsum("nckl,fckl->nf", win, W)
+        return out + b  # (F,) lines up with the last axis, W_out, not with F
+
+    message = failure("2.2", conv_forward)
+    assert "broadcast" in message and "b[:, None, None]" in message
+
+
+def test_ragged_and_complex_results_are_refused_clearly():
+    ragged = failure("2.1", lambda x, k: [[1.0, 2.0], [3.0]])
+    assert "ragged" in ragged
+    complex_ = failure("4.2", lambda z: np.exp(z - z.max(axis=1, keepdims=True)) / np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True) + 0j)
+    assert "complex numbers" in complex_

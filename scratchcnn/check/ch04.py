@@ -111,7 +111,8 @@ def _check_affine(affine_forward) -> str:
                 flipped = _silently(affine_forward, x, W.T.copy(), b)
                 if flipped is not None and same(flipped, expected):
                     rehint(err, f"{TRANSPOSED}")
-                rehint(err, f"x is (N, in_features) = {x.shape}, W is (in_features, out_features) = {W.shape}; {AFFINE}")
+                bias = f"; b is (out_features,) = {b.shape}, added to every row as it is" if "broadcast" in str(err) else ""
+                rehint(err, f"x is (N, in_features) = {x.shape}, W is (in_features, out_features) = {W.shape}{bias}; {AFFINE}")
             got = result_array(raw, expected.shape, case)
             if got.shape != expected.shape:
                 if got.shape == expected.shape[::-1]:

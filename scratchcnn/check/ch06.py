@@ -26,6 +26,7 @@ import numpy as np
 
 from ..layers import Affine, Conv2D, Flatten, MaxPool2D, ReLU, Sequential
 from .kit import graded
+from . import _two_numbers
 from . import HIDDEN, expected_got, hidden_rng, scored, rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, same
 
 SGD_RULE = "for every name: params[name] -= lr * grads[name] (in place, so the layer's own array changes)"
@@ -406,7 +407,8 @@ def _check_accuracy(accuracy) -> str:
                 if math.isclose(value, by_col, abs_tol=1e-12):
                     fail(case, "the predictions were taken over axis 0 (one per class, across examples)",
                          "each row holds one example's logits: predictions = logits.argmax(axis=1)")
-            fail(case, f"the accuracy should be {expected:g} ({correct} of {n} right), got {value:g}" if not graded()
+            fail(case, f"the accuracy should be {_two_numbers(expected, value)[0]} ({correct} of {n} right), got "
+                       f"{_two_numbers(expected, value)[1]}" if not graded()
                  else f"the accuracy is wrong: {expected_got(expected, value)}",
                  "predictions = logits.argmax(axis=1); accuracy = np.mean(predictions == labels)")
     return f"{n_cases} cases, including as many examples as classes, all-negative logits and a single example"
