@@ -199,6 +199,44 @@ def _strideless_windows(x, W, b, stride, padding, ho, wo):
     return conv_forward_naive(x, W, b, 1, padding)[:, :, :ho, :wo]
 
 
+def _no_bias(x, W, b, stride, padding):
+    return conv_forward_naive(x, W, np.zeros_like(b), stride, padding)
+
+
+def _flipped(x, W, b, stride, padding):
+    return conv_forward_naive(x, W[:, :, ::-1, ::-1], b, stride, padding)
+
+
+def _strideless(x, W, b, stride, padding):
+    ho = output_size(x.shape[2], W.shape[2], stride, padding)
+    wo = output_size(x.shape[3], W.shape[2], stride, padding)
+    return _strideless_windows(x, W, b, stride, padding, ho, wo)
+
+
+def _edge_padded(x, W, b, stride, padding):
+    pad = ((0, 0), (0, 0), (padding, padding), (padding, padding))
+    return conv_forward_naive(np.pad(x, pad, mode="edge"), W, b, stride, 0)
+
+
+CONV_MISTAKES = [
+    Mistake("the bias b seems not to be added: the result equals the weighted sums alone", _no_bias,
+            "out[n, f, i, j] = sum(window * W[f]) + b[f]: add filter f's bias to every pixel of its feature map"),
+    Mistake("the values are those of every kernel rotated by 180 degrees: the kernel looks flipped, which is a "
+            "true (mathematical) convolution", _flipped, CROSS_CORRELATION),
+    Mistake("the kernel looks flipped (rotated by 180 degrees) and the bias b seems not to be added",
+            lambda x, W, b, s, p: _no_bias(x, W[:, :, ::-1, ::-1], b, s, p), f"{CROSS_CORRELATION}; then add b[f]"),
+    Mistake("the output has the right size but its windows ignore the stride", _strideless,
+            "output pixel (i, j) reads the window that starts at row i*S and column j*S of the padded input",
+            when=lambda x, W, b, s, p: s > 1),
+    Mistake("only the first input channel seems to be used",
+            lambda x, W, b, s, p: conv_forward_naive(x[:, :1], W[:, :1], b, s, p),
+            "each window is (C, K, K): multiply it by W[f], which is (C, K, K) too, and sum over all three axes",
+            when=lambda x, W, b, s, p: x.shape[1] > 1),
+    Mistake("the padding repeats the edge pixels", _edge_padded,
+            "pad with zeros: np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))", when=lambda x, W, b, s, p: p > 0),
+]
+
+
 @exercise("2.2", "the convolutional layer's forward pass, with loops", numpy_only=True)
 def _check_conv_forward(conv_forward) -> str:
     rng = np.random.default_rng(2022)
@@ -215,41 +253,7 @@ def _check_conv_forward(conv_forward) -> str:
                     _conv_shape_hint(got.shape, x.shape, W.shape, stride, padding),
                 )
             if not same(got, expected):
-                ho, wo = expected.shape[2:]
-                zero_b = np.zeros_like(b)
-                if same(got, conv_forward_naive(x, W, zero_b, stride, padding)):
-                    fail(
-                        case,
-                        "the bias b seems not to be added: the result equals the weighted sums alone",
-                        "out[n, f, i, j] = sum(window * W[f]) + b[f]: add filter f's bias to every pixel of its feature map",
-                    )
-                if same(got, conv_forward_naive(x, W[:, :, ::-1, ::-1], b, stride, padding)):
-                    fail(
-                        case,
-                        "the values are those of every kernel rotated by 180 degrees: the kernel looks "
-                        "flipped, which is a true (mathematical) convolution",
-                        CROSS_CORRELATION,
-                    )
-                if same(got, conv_forward_naive(x, W[:, :, ::-1, ::-1], zero_b, stride, padding)):
-                    fail(
-                        case,
-                        "the kernel looks flipped (rotated by 180 degrees) and the bias b seems not to be added",
-                        f"{CROSS_CORRELATION}; then add b[f]",
-                    )
-                if stride > 1 and same(got, _strideless_windows(x, W, b, stride, padding, ho, wo)):
-                    fail(
-                        case,
-                        f"the output has the right size but its windows ignore the stride {stride}",
-                        "output pixel (i, j) reads the window that starts at row i*S and column j*S of the padded input",
-                    )
-                if x.shape[1] > 1 and same(got, conv_forward_naive(x[:, :1], W[:, :1], b, stride, padding)):
-                    fail(
-                        case,
-                        "only the first input channel seems to be used",
-                        "each window is (C, K, K): multiply it by W[f], which is (C, K, K) too, and sum over all three axes",
-                    )
-                if padding and same(got, conv_forward_naive(np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), mode="edge"), W, b, stride, 0)):
-                    fail(case, "the padding repeats the edge pixels", "pad with zeros: np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))")
+                diagnose(got, (x, W, b, stride, padding), CONV_MISTAKES, case, same)
                 expect_close(
                     got,
                     expected,
