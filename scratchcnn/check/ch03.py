@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ..naive import maxpool_forward_naive, pool_forward_naive
-from . import HIDDEN, hidden_rng, scored, rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
+from . import HIDDEN, Mistake, diagnose, hidden_rng, scored, rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
 
 
 SIZE_FORMULA = "O = (W - K) // S + 1 along each axis (W input size, K window size, S stride): round down"
@@ -87,6 +87,28 @@ def _maxpool_cases(rng: np.random.Generator):
         yield f"hidden random case {i + 1}: N={n}, C={c}, {x.dtype} {h}x{w} images, K = {k}, S = {st}", x, k, st
 
 
+def _cut(pooled: np.ndarray, x: np.ndarray, k: int, s: int) -> np.ndarray:
+    """``pooled`` cut to the right output size (the mistaken code loops over the right range)."""
+    return pooled[:, :, : _out(x.shape[2], k, s), : _out(x.shape[3], k, s)]
+
+
+MAXPOOL_MISTAKES = [
+    Mistake("the values are the mean of each window, not its maximum: that is average pooling",
+            lambda x, k, s: _pool_naive(x, k, s, np.mean), f"take window.max() instead of window.mean(); {MAX_DEFINITION}"),
+    Mistake("every negative maximum came out as 0: the running maximum seems to start at 0",
+            lambda x, k, s: np.maximum(maxpool_forward_naive(x, k, s), 0),
+            "start from the window's first value (or -inf), or simply use window.max(): a pooling layer's input "
+            "can be negative, e.g. a feature map with no ReLU before the pooling"),
+    Mistake(lambda x, k, s: f"the output has the right size but its windows ignore the stride {s}: window (i, j) starts at (i, j)",
+            lambda x, k, s: _cut(_pool_naive(x, k, 1, np.max), x, k, s), MAX_DEFINITION, when=lambda x, k, s: s != 1),
+    Mistake(lambda x, k, s: f"the windows seem to be {s} wide (the stride) instead of K = {k}",
+            lambda x, k, s: _cut(_pool_naive(x, s, s, np.max), x, k, s),
+            f"the window size and the stride are different numbers here; {MAX_DEFINITION}", when=lambda x, k, s: s != k),
+    Mistake(lambda x, k, s: f"the windows seem to start every K = {k} positions instead of every S = {s}",
+            lambda x, k, s: _cut(_pool_naive(x, k, k, np.max), x, k, s), MAX_DEFINITION, when=lambda x, k, s: s != k),
+]
+
+
 @exercise("3.1", "max pooling forward, with loops")
 def _check_maxpool(maxpool_forward) -> str:
     rng = np.random.default_rng(2031)
@@ -103,38 +125,7 @@ def _check_maxpool(maxpool_forward) -> str:
                     _maxpool_shape_hint(got.shape, x.shape, k, s),
                 )
             if not same(got, expected):
-                ho, wo = expected.shape[2:]
-                if same(got, _pool_naive(x, k, s, np.mean)):
-                    fail(
-                        case,
-                        "the values are the mean of each window, not its maximum: that is average pooling",
-                        f"take window.max() instead of window.mean(); {MAX_DEFINITION}",
-                    )
-                if same(got, np.maximum(expected, 0)):
-                    fail(
-                        case,
-                        "every negative maximum came out as 0: the running maximum seems to start at 0",
-                        "start from the window's first value (or -inf), or simply use window.max(): a pooling "
-                        "layer's input can be negative, e.g. a feature map with no ReLU before the pooling",
-                    )
-                if s != 1 and same(got, _pool_naive(x, k, 1, np.max)[:, :, :ho, :wo]):
-                    fail(
-                        case,
-                        f"the output has the right size but its windows ignore the stride {s}: window (i, j) starts at (i, j)",
-                        MAX_DEFINITION,
-                    )
-                if s != k and same(got, _pool_naive(x, s, s, np.max)[:, :, :ho, :wo]):
-                    fail(
-                        case,
-                        f"the windows seem to be {s} wide (the stride) instead of K = {k}",
-                        f"the window size and the stride are different numbers here; {MAX_DEFINITION}",
-                    )
-                if s != k and same(got, _pool_naive(x, k, k, np.max)[:, :, :ho, :wo]):
-                    fail(
-                        case,
-                        f"the windows seem to start every K = {k} positions instead of every S = {s}",
-                        MAX_DEFINITION,
-                    )
+                diagnose(got, (x, k, s), MAXPOOL_MISTAKES, case, same)
                 expect_close(got, expected, case=case, hint=MAX_DEFINITION)
             n_cases += 1
     return f"{n_cases} cases: K = S, overlapping windows (K = 3, S = 2), stride 1, leftover rows, negative inputs"

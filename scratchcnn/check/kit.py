@@ -73,11 +73,12 @@ class Mistake:
     ``make(*inputs)`` returns what the mistaken code would return for the case's inputs (or
     None when the mistake cannot be told apart on these inputs); ``when(*inputs)`` says whether
     the mistake is worth trying at all (e.g. a stride mistake only when the stride is not 1).
+    ``name`` and ``hint`` may be functions of the inputs too, to quote the case's sizes.
     """
 
-    name: str  # what went wrong, said to the reader: "the bias b seems not to be added"
+    name: str | Callable[..., str]  # what went wrong, said to the reader: "the bias b seems not to be added"
     make: Callable[..., object]
-    hint: str
+    hint: str | Callable[..., str]
     when: Callable[..., bool] = field(default=lambda *inputs: True)
 
 
@@ -153,4 +154,6 @@ def diagnose(got, inputs: Sequence, mistakes: Sequence[Mistake], case: str, same
         except Exception:  # noqa: BLE001 - a mistake that cannot be formed on these inputs
             continue
         if wrong is not None and same(got, wrong):
-            fail(case, mistake.name, mistake.hint)
+            name = mistake.name(*inputs) if callable(mistake.name) else mistake.name
+            hint = mistake.hint(*inputs) if callable(mistake.hint) else mistake.hint
+            fail(case, name, hint)
