@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from ..naive import log_softmax_naive
-from . import HIDDEN, expected_got, hidden_rng, scored, rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
+from . import HIDDEN, Mistake, diagnose, expected_got, hidden_rng, scored, rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
 
 
 AFFINE = "out[n, m] = sum over d of x[n, d] * W[d, m] + b[m], i.e. x @ W + b"
@@ -96,6 +96,23 @@ def _affine_cases(rng: np.random.Generator):
         yield f"hidden random case {i + 1}: x ({n}, {d}), W ({d}, {m}), {x.dtype}", x, W, b
 
 
+def _square(x, W, b) -> bool:
+    return W.shape[0] == W.shape[1]
+
+
+AFFINE_MISTAKES = [
+    Mistake("the values are those of x @ W.T + b", lambda x, W, b: x @ W.T + b, TRANSPOSED, when=_square),
+    Mistake("the bias b seems not to be added: the result equals x @ W", lambda x, W, b: x @ W,
+            f"add b (shape (out_features,)) to every row; {AFFINE}"),
+    Mistake("the values are those of x @ W.T, without the bias", lambda x, W, b: x @ W.T, f"{TRANSPOSED}; then add b",
+            when=_square),
+    Mistake("the bias was reduced to one number (its sum)", lambda x, W, b: x @ W + b.sum(),
+            "add b[m] to column m: x @ W + b broadcasts b over the rows", when=lambda x, W, b: b.size > 1),
+    Mistake("the bias was reduced to one number (its mean)", lambda x, W, b: x @ W + b.mean(),
+            "add b[m] to column m: x @ W + b broadcasts b over the rows", when=lambda x, W, b: b.size > 1),
+]
+
+
 @exercise("4.1", "the affine layer's forward pass")
 def _check_affine(affine_forward) -> str:
     rng = np.random.default_rng(2041)
@@ -121,14 +138,7 @@ def _check_affine(affine_forward) -> str:
                     hint = f"(N, in_features) @ (in_features, out_features) gives (N, out_features) = {expected.shape}"
                 fail(case, f"the result should have shape {expected.shape} for x {x.shape} and W {W.shape}, got shape {got.shape}", hint)
             if not same(got, expected):
-                if W.shape[0] == W.shape[1] and same(got, x @ W.T + b):
-                    fail(case, "the values are those of x @ W.T + b", TRANSPOSED)
-                if same(got, x @ W):
-                    fail(case, "the bias b seems not to be added: the result equals x @ W", f"add b (shape (out_features,)) to every row; {AFFINE}")
-                if W.shape[0] == W.shape[1] and same(got, x @ W.T):
-                    fail(case, "the values are those of x @ W.T, without the bias", f"{TRANSPOSED}; then add b")
-                if same(got, x @ W + b.sum()) or same(got, x @ W + b.mean()):
-                    fail(case, "the bias was reduced to one number", "add b[m] to column m: x @ W + b broadcasts b over the rows")
+                diagnose(got, (x, W, b), AFFINE_MISTAKES, case, same)
                 expect_close(got, expected, case=case, hint=AFFINE)
             n_cases += 1
     return f"{n_cases} cases: in_features != out_features, a square W, a single example, the book's 1352 -> 10 layer"
