@@ -111,11 +111,13 @@ def _sampled_error(f, value: np.ndarray, analytic: np.ndarray, h: float, dout, e
     for n, flat in enumerate(picked):
         idx = np.unravel_index(flat, value.shape)
         old = value[idx]
-        value[idx] = old + h
-        plus = scalar(f())
-        value[idx] = old - h
-        minus = scalar(f())
-        value[idx] = old
+        try:
+            value[idx] = old + h
+            plus = scalar(f())
+            value[idx] = old - h
+            minus = scalar(f())
+        finally:  # never leave the array perturbed, even when f raises
+            value[idx] = old
         numeric[n] = (plus - minus) / (2 * h)
     return rel_error(np.asarray(analytic).ravel()[picked], numeric)
 

@@ -25,6 +25,7 @@ CHAPTERS = [
     "06_training",
     "07_contiguity",
     "08_fast_cnn",
+    "09_deeper",
 ]
 MIN_CHECKED_CELLS = 8
 
@@ -142,3 +143,43 @@ def test_no_pickle_anywhere():
         if re.search(r"allow_pickle\s*=\s*True|import pickle", p.read_text())
     ]
     assert not offenders, f"pickle used in {offenders}"
+
+
+MAX_CODE_LINE = 88  # the site's content column clips longer code lines
+
+
+def test_code_fits_the_page(chapter):
+    name, nb = chapter
+    long = [
+        (i, line)
+        for i, cell in enumerate(nb["cells"])
+        if cell["cell_type"] == "code"
+        for line in _source(cell).splitlines()
+        if len(line) > MAX_CODE_LINE
+    ]
+    assert not long, f"{name}: {len(long)} code lines over {MAX_CODE_LINE} characters, first in cell {long[0][0]}: {long[0][1]!r}"
+
+
+def test_every_exercise_has_a_title(chapter):
+    name, nb = chapter
+    untitled = [
+        i
+        for i, cell in enumerate(nb["cells"])
+        if cell["cell_type"] == "markdown"
+        for line in _source(cell).splitlines()
+        if re.fullmatch(r"\s*`{3,}\{exercise\}\s*", line)
+    ]
+    assert not untitled, f"{name}: exercises without a title in cells {untitled}"
+
+
+def test_math_shows_no_stray_backslash(chapter):
+    """MathJax prints ``\\_`` inside ``\\text{}`` as a backslash and an underscore."""
+    name, nb = chapter
+    bad = [i for i, c in enumerate(nb["cells"]) if re.search(r"\\text\{[^}]*\\_", _source(c))]
+    assert not bad, f"{name}: \\text{{...\\_...}} in cells {bad}: write \\text{{fan}}_\\text{{in}}"
+
+
+def test_glued_numbers_are_not_bold(chapter):
+    name, nb = chapter
+    bold = [i for i, c in enumerate(nb["cells"]) if re.search(r"\*\*[^*\n]*\{glue", _source(c))]
+    assert not bold, f"{name}: bold glued numbers in cells {bold}"

@@ -288,3 +288,28 @@ def test_numerical_gradient_restores_x_when_f_raises():
     with pytest.raises(RuntimeError, match="f failed"):
         numerical_gradient(breaks_on_the_second_entry, x)
     np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
+
+
+def test_sampled_gradient_check_restores_the_parameters_when_forward_raises():
+    """check_layer(entries=...) perturbs sampled entries in place: a failing forward must not leave one."""
+    from scratchcnn.gradcheck import check_layer
+    from scratchcnn.layers import Affine
+
+    layer = Affine(30, 4, rng=0, dtype=np.float64)
+    before = {k: v.copy() for k, v in layer.params.items()}
+    forward, calls = layer.forward, []
+
+    def fails_later(x):
+        calls.append(1)
+        if len(calls) == 6:
+            raise RuntimeError("forward failed")
+        return forward(x)
+
+    layer.forward = fails_later
+    x = np.random.default_rng(1).standard_normal((3, 30))
+    x_before = x.copy()
+    with pytest.raises(RuntimeError, match="forward failed"):
+        check_layer(layer, x, entries=5)
+    np.testing.assert_array_equal(x, x_before)
+    for key, value in before.items():
+        np.testing.assert_array_equal(layer.params[key], value)

@@ -16,6 +16,8 @@ non-zero on any failure. Usage: python tools/colab_check.py --venv _build/colab-
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
 import json
 import os
 import subprocess
@@ -67,6 +69,8 @@ def main() -> int:
     print("the venv has:", ", ".join(f"{n} {before[n]}" for n in ("numpy", "scipy", "matplotlib", "scikit-learn")))
 
     copies = out / "copies"
+    if copies.exists():
+        shutil.rmtree(copies)
     spec = f"scratchcnn @ {ROOT.as_uri()}"
     chapters = [a for c in (args.chapter or []) for a in ("--chapter", c)]
     run([sys.executable, "-m", "scratchcnn.reader_copy", str(ROOT / "notebooks"), str(copies),
@@ -83,6 +87,10 @@ def main() -> int:
         "    resources={'metadata': {'path': sys.argv[2]}}).execute()\n"
         "first = next(c for c in nb.cells if c.cell_type == 'code')\n"
         "printed = ''.join(o.get('text', '') for o in first.outputs)\n"
+        # This machine's pip configuration names local index folders that do not exist; pip
+        # warns about each. Colab has no such configuration: those lines are not the cell's.
+        "import re\n"
+        "printed = re.sub(r'(\\x1b\\[[0-9;]*m)?WARNING: Location .file://\\S+ is ignored: it is neither a file nor a directory\\.(\\x1b\\[0m)?\\r?\\n', '', printed)\n"
         "nbformat.write(nb, sys.argv[1])\n"
         "print(f'{time.perf_counter() - start:.1f} {len(nb.cells)} {len(printed)}')\n"
     )
