@@ -137,7 +137,7 @@ def run(batches: int = 200, naive_samples: int = 5, repeat: int = 3, seed: int =
 
 MODELS = {"book_model": book_model, "lenet": lenet}
 # Images per timed round of the comparison with PyTorch (whole batches of 64).
-COMPARE_IMAGES = {"book_model": 64 * 40, "lenet": 64 * 6}
+COMPARE_IMAGES = {"book_model": 64 * 12, "lenet": 64 * 3}
 
 
 def _data(images: int, seed: int = 0, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
@@ -146,13 +146,18 @@ def _data(images: int, seed: int = 0, dtype=np.float32) -> tuple[np.ndarray, np.
 
 
 def print_profile(name: str, batch_size: int = 64, repeat: int = 10, out=sys.stdout) -> list:
-    """Print where a training step of ``MODELS[name]`` goes, layer by layer (best of ``repeat``)."""
+    """Print where a training step of ``MODELS[name]`` goes, layer by layer (best of ``repeat``).
+
+    The layers run as in ``fit``: one BLAS thread, so this thread's CPU time (``time.thread_time``)
+    is all their work, and the time spent waiting for a core on a busy machine is left out.
+    """
     model = MODELS[name](rng=0)
     X, y = _data(batch_size)
-    with _blas_limit(None):  # as in fit
-        rows = profile_layers(model, X, y, repeat=repeat)
+    with _blas_limit(1):
+        rows = profile_layers(model, X, y, repeat=repeat, clock=time.thread_time)
     total = sum(r.total for r in rows)
-    print(f"{name}, batch {batch_size}, float32: ms per batch, best of {repeat} interleaved rounds", file=out)
+    print(f"{name}, batch {batch_size}, float32: CPU ms per batch (one BLAS thread, as in fit), "
+          f"best of {repeat} interleaved rounds", file=out)
     print(f"  {'layer':<52}{'forward':>9}{'backward':>9}{'share':>8}", file=out)
     for r in rows:
         print(f"  {r.name:<52}{r.forward * 1e3:>9.3f}{r.backward * 1e3:>9.3f}{r.total / total:>8.1%}", file=out)
@@ -240,17 +245,28 @@ def compare_torch(names=("book_model", "lenet"), repeat: int = 3, batch_size: in
                 fns[f"PyTorch {layout}, {threads} thread{'s' if threads > 1 else ''}"] = (
                     lambda net=net, X=X, y=y, cl=layout == "channels_last", t=threads: _torch_epoch(
                         torch, net, X, y, batch_size, 0, 0.01, 0.9, cl, t))
+        cpu = {k: [] for k in fns}  # the process's CPU seconds of each call, beside the wall time
+
+        def with_cpu(k, fn):
+            def call():
+                start = time.process_time()
+                fn()
+                cpu[k].append(time.process_time() - start)
+            return call
+
         try:
-            timings = time_interleaved(fns, repeat=repeat, number=1, warmup=1)
+            timings = time_interleaved({k: with_cpu(k, fn) for k, fn in fns.items()}, repeat=repeat, number=1, warmup=1)
         finally:
             torch.set_num_threads(default_threads)
         per_epoch = {k: t.median / count * EPOCH for k, t in timings.items()}
+        cpu_epoch = {k: statistics.median(v[1:]) / count * EPOCH for k, v in cpu.items()}  # warm-up dropped
         fastest = min((k for k in per_epoch if k.startswith("PyTorch")), key=per_epoch.get)
         ratios[name] = per_epoch["scratchcnn fit"] / per_epoch[fastest]
         print(f"{name}, batch {batch_size}, float32, {count} images a round, {repeat} interleaved rounds "
               "(median; s per 60k epoch, estimated):", file=out)
+        print(f"  {'':<34}{'wall s':>10}{'ratio':>8}{'CPU s':>10}", file=out)
         for k, sec in per_epoch.items():
-            print(f"  {k:<34}{sec:>9.2f} s{per_epoch['scratchcnn fit'] / sec:>8.2f}x", file=out)
+            print(f"  {k:<34}{sec:>10.2f}{per_epoch['scratchcnn fit'] / sec:>7.2f}x{cpu_epoch[k]:>10.2f}", file=out)
         print(f"  ratio scratchcnn / fastest PyTorch ({fastest}): {ratios[name]:.2f}", file=out)
     return ratios
 

@@ -46,7 +46,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .layers import Sequential, Sigmoid, SoftmaxCrossEntropy
+from .layers import MaxPool2D, ReLU, Sequential, Sigmoid, SoftmaxCrossEntropy
 
 __all__ = [
     "conv_flops",
@@ -217,11 +217,11 @@ class Timing:
     times: tuple[float, ...]
 
 
-def _timed_calls(fn: Callable[[], object], number: int) -> float:
-    start = time.perf_counter()
+def _timed_calls(fn: Callable[[], object], number: int, clock: Callable[[], float] = time.perf_counter) -> float:
+    start = clock()
     for _ in range(number):
         fn()
-    return (time.perf_counter() - start) / number
+    return (clock() - start) / number
 
 
 def _timing_args(repeat, number, warmup, who: str) -> tuple[int, int, int]:
@@ -245,14 +245,20 @@ def time_it(fn: Callable[[], object], repeat: int = 5, number: int = 1, warmup: 
 
 
 def time_interleaved(
-    fns: Mapping[str, Callable[[], object]], repeat: int = 5, number: int = 1, warmup: int = 1
+    fns: Mapping[str, Callable[[], object]], repeat: int = 5, number: int = 1, warmup: int = 1,
+    clock: Callable[[], float] | None = None,
 ) -> dict[str, Timing]:
     """Time several functions in turns; returns ``{name: Timing}`` (seconds per call).
 
     Every round runs each function ``number`` times, in the order given; ``repeat`` rounds
     follow each other. Interleaving spreads a slow patch of a busy machine over all the
     functions instead of penalising whichever happened to run during it.
+
+    ``clock`` is the wall clock (``time.perf_counter``) by default; ``time.thread_time`` counts
+    only this thread's CPU time, which on a busy machine leaves out the time the thread waited
+    for a core (right for single-threaded code, such as the layers under ``fit``'s one BLAS thread).
     """
+    clock = time.perf_counter if clock is None else clock
     if not isinstance(fns, Mapping) or not fns:
         raise TypeError("time_interleaved expected a non-empty dict {name: function of no arguments}")
     for name, fn in fns.items():
@@ -268,7 +274,7 @@ def time_interleaved(
     try:
         for _ in range(repeat):
             for name, fn in fns.items():
-                times[name].append(_timed_calls(fn, number))
+                times[name].append(_timed_calls(fn, number, clock))
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -315,7 +321,9 @@ class LayerTiming:
         return self.forward + self.backward
 
 
-def profile_layers(model: Sequential, x: np.ndarray, labels: np.ndarray, repeat: int = 10) -> list[LayerTiming]:
+def profile_layers(
+    model: Sequential, x: np.ndarray, labels: np.ndarray, repeat: int = 10, clock: Callable[[], float] | None = None
+) -> list[LayerTiming]:
     """Time each layer of ``model`` (and the loss) in a training step on the batch ``(x, labels)``.
 
     One forward and backward pass records what every layer receives (its input, and the
@@ -323,38 +331,56 @@ def profile_layers(model: Sequential, x: np.ndarray, labels: np.ndarray, repeat:
     exactly those arrays, all of them in ``repeat`` interleaved rounds (see
     :func:`time_interleaved`), and the best round is kept. As in training, the first layer skips
     the gradient of its input (``input_grad=False``). The last row, ``SoftmaxCrossEntropy``,
-    is the loss. The parameters are not changed (no optimizer step is taken).
+    is the loss. The parameters are not changed (no optimizer step is taken). ``clock`` as in
+    :func:`time_interleaved` (``time.thread_time`` on a busy machine, with one BLAS thread).
 
     The rows add up to slightly less than a timed step: a whole step also pays for Python's
     calls between layers and for caches that one layer's output evicts before the next reads it.
+
+    The layers run as the model runs them in training: after the first layer, without the input
+    checks (their ``_forward``), and a ReLU followed by a max pooling as one fused row
+    (``"ReLU() + MaxPool2D(...)"``, see :class:`~scratchcnn.layers.Sequential`).
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"profile_layers expected a Sequential model, got {type(model).__name__}")
     if not isinstance(x, np.ndarray) or x.ndim < 2:
         raise ValueError(f"profile_layers expected a batch x of shape (N, ...), got {getattr(x, 'shape', type(x).__name__)}")
     loss_fn = SoftmaxCrossEntropy()
+    # Steps as Sequential runs them: (name, forward(a), backward(g, input_grad)).
+    steps, layers, i = [], model.layers, 0
+    while i < len(layers):
+        layer = layers[i]
+        if i > 0 and type(layer) is ReLU and i + 1 < len(layers) and type(layers[i + 1]) is MaxPool2D:
+            pool = layers[i + 1]
+            steps.append((f"{layer!r} + {pool!r}", lambda a, relu=layer, pool=pool: pool._forward_after_relu(a, relu),
+                          pool._backward_through_relu))
+            i += 2
+            continue
+        fwd = getattr(layer, "_forward", layer.forward) if i > 0 else layer.forward
+        steps.append((repr(layer), fwd, layer.backward))
+        i += 1
     inputs = []
     out = x
-    for layer in model.layers:
+    for _, fwd, _ in steps:
         inputs.append(out)
-        out = layer.forward(out)
+        out = fwd(out)
     loss_fn.forward(out, labels)
-    upstream = [None] * len(model.layers)
+    upstream = [None] * len(steps)
     grad = loss_fn.backward()
-    for i in range(len(model.layers) - 1, -1, -1):
+    for i in range(len(steps) - 1, -1, -1):
         upstream[i] = grad
-        grad = model.layers[i].backward(grad, input_grad=i > 0)
+        grad = steps[i][2](grad, input_grad=i > 0)
 
     fns: dict[str, Callable[[], object]] = {}
-    for i, layer in enumerate(model.layers):
-        fns[f"{i} forward"] = lambda layer=layer, a=inputs[i]: layer.forward(a)
-        fns[f"{i} backward"] = lambda layer=layer, g=upstream[i], i=i: layer.backward(g, input_grad=i > 0)
+    for i, (_, fwd, bwd) in enumerate(steps):
+        fns[f"{i} forward"] = lambda fwd=fwd, a=inputs[i]: fwd(a)
+        fns[f"{i} backward"] = lambda bwd=bwd, g=upstream[i], i=i: bwd(g, input_grad=i > 0)
     fns["loss forward"] = lambda: loss_fn.forward(out, labels)
     fns["loss backward"] = loss_fn.backward
-    timings = time_interleaved(fns, repeat=_count(repeat, "repeat", "profile_layers"), number=1, warmup=1)
+    timings = time_interleaved(fns, repeat=_count(repeat, "repeat", "profile_layers"), number=1, warmup=1, clock=clock)
     rows = [
-        LayerTiming(repr(layer), timings[f"{i} forward"].best, timings[f"{i} backward"].best)
-        for i, layer in enumerate(model.layers)
+        LayerTiming(name, timings[f"{i} forward"].best, timings[f"{i} backward"].best)
+        for i, (name, _, _) in enumerate(steps)
     ]
     rows.append(LayerTiming(repr(loss_fn), timings["loss forward"].best, timings["loss backward"].best))
     return rows

@@ -44,3 +44,23 @@ def test_bad_arguments_are_refused(capsys):
     with pytest.raises(SystemExit):
         main(["--batches", "0"])
     assert "at least 1" in capsys.readouterr().err
+
+
+def test_without_pytorch_the_comparison_says_so_and_the_rest_runs(monkeypatch):
+    import sys
+
+    from scratchcnn.bench import compare_torch
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    out = io.StringIO()
+    assert compare_torch(out=out) is None
+    assert "PyTorch is not importable" in out.getvalue()
+
+
+def test_the_profile_rows_follow_the_training_step():
+    from scratchcnn.bench import print_profile
+
+    out = io.StringIO()
+    rows = print_profile("book_model", batch_size=4, repeat=1, out=out)
+    assert "ReLU() + MaxPool2D" in out.getvalue() and "CPU ms" in out.getvalue()
+    assert len(rows) == 5 and all(r.total > 0 for r in rows)
