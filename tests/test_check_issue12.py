@@ -314,3 +314,33 @@ def test_ragged_and_complex_results_are_refused_clearly():
     assert "ragged" in ragged
     complex_ = failure("4.2", lambda z: np.exp(z - z.max(axis=1, keepdims=True)) / np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True) + 0j)
     assert "complex numbers" in complex_
+
+
+# --- hidden random cases -----------------------------------------------------------------------
+
+
+def _case_names(exercise_id, answer):
+    from scratchcnn.check import _lookup
+    from scratchcnn.check.kit import Run, running
+
+    run = Run(graded=True)
+    with running(run):
+        _lookup(exercise_id).run(answer)
+    return [name for name, _, _ in run.results]
+
+
+@pytest.mark.parametrize("exercise_id, wrong", [("3.2", lambda size, k, s: -1), ("2.1", lambda x, k: np.zeros((1, 1)))])
+def test_every_call_adds_10_to_20_hidden_cases_drawn_anew(exercise_id, wrong):
+    first, second = _case_names(exercise_id, wrong), _case_names(exercise_id, wrong)
+    hidden = [name for name in first if name.startswith("hidden random case")]
+    assert 10 <= len(hidden) <= 20
+    assert [n for n in first if n not in hidden] == [n for n in second if not n.startswith("hidden")]  # fixed ones
+    assert hidden != [n for n in second if n.startswith("hidden")]  # a new draw each call
+
+
+def test_the_hidden_seed_is_drawn_at_run_time():
+    import inspect
+
+    from scratchcnn.check import kit
+
+    assert "secrets.randbits" in inspect.getsource(kit.hidden_rng)
