@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..naive import col2im_naive, im2col_naive
-from . import HIDDEN, call, exercise, expect_close, fail, hidden_rng, scored
+from . import HIDDEN, Mistake, call, diagnose, exercise, expect_close, fail, hidden_rng, scored
 
 # ---------------------------------------------------------------------------------------------
 # 8.1 col2im
@@ -207,6 +207,21 @@ def _images_filters_mixed(expected: np.ndarray) -> np.ndarray:
     return expected.transpose(1, 0, 2, 3).reshape(n, f, ho, wo)
 
 
+CONV_IM2COL_MISTAKES = [
+    Mistake("the right numbers are there, but images and filters are mixed up: the result looks like the "
+            "product's (F, N*H_out*W_out) memory reshaped directly to (N, F, H_out, W_out)",
+            lambda x, W, b, s, p: _images_filters_mixed(conv_forward_naive(x, W, b, s, p)),
+            "reshape only regroups the elements in their C order, it cannot swap axes: reshape to "
+            "(F, N, H_out, W_out) first, then .transpose(1, 0, 2, 3)"),
+    Mistake("the bias b seems not to be added", lambda x, W, b, s, p: conv_forward_naive(x, W, np.zeros_like(b), s, p),
+            "add b[:, None] to the (F, N*H_out*W_out) product (one bias per filter, i.e. per row)"),
+    Mistake("the values are those of every kernel rotated by 180 degrees",
+            lambda x, W, b, s, p: conv_forward_naive(x, W[:, :, ::-1, ::-1], b, s, p),
+            "the im2col rows and W.reshape(F, -1) must list (c, p, q) in the same order; convolution here is "
+            "cross-correlation: no flip"),
+]
+
+
 @exercise("8.2", "convolution forward by im2col and one matrix product", numpy_only=True)
 def _check_conv_im2col(conv_forward_im2col) -> str:
     rng = np.random.default_rng(2029)
@@ -231,24 +246,8 @@ def _check_conv_im2col(conv_forward_im2col) -> str:
             _require_shape(got, expected.shape, case, "the result")
             got_arr = np.asarray(got, dtype=np.float64)
             if not np.allclose(got_arr, expected, **tol):
-                if np.allclose(got_arr, _images_filters_mixed(expected), **tol):
-                    fail(
-                        case,
-                        "the right numbers are there, but images and filters are mixed up: the result "
-                        "looks like the product's (F, N*H_out*W_out) memory reshaped directly to "
-                        "(N, F, H_out, W_out)",
-                        "reshape only regroups the elements in their C order, it cannot swap axes: "
-                        "reshape to (F, N, H_out, W_out) first, then .transpose(1, 0, 2, 3)",
-                    )
-                if np.allclose(got_arr, conv_forward_naive(x64, W64, np.zeros_like(b64), stride, padding), **tol):
-                    fail(case, "the bias b seems not to be added", "add b[:, None] to the (F, N*H_out*W_out) product (one bias per filter, i.e. per row)")
-                if np.allclose(got_arr, conv_forward_naive(x64, W64[:, :, ::-1, ::-1], b64, stride, padding), **tol):
-                    fail(
-                        case,
-                        "the values are those of every kernel rotated by 180 degrees",
-                        "the im2col rows and W.reshape(F, -1) must list (c, p, q) in the same order; "
-                        "convolution here is cross-correlation: no flip",
-                    )
+                diagnose(got_arr, (x64, W64, b64, stride, padding), CONV_IM2COL_MISTAKES, case,
+                         lambda a, b: bool(np.allclose(a, b, **tol)))
                 expect_close(
                     got_arr,
                     expected,
