@@ -12,7 +12,7 @@ NB     ?= notebooks/*.ipynb
 SCRATCHCNN_DATA ?= offline
 export SCRATCHCNN_DATA
 
-.PHONY: install book test execute bench assignments colab colab-check test-oldest clean
+.PHONY: install book test unit execute bench assignments colab colab-check test-oldest clean
 
 install: $(STAMP)
 
@@ -30,6 +30,13 @@ book: install
 
 test: install
 	SCRATCHCNN_DATA=sample $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
+
+# The fast tier: the package's unit tests without the slow ones, the notebooks, the site or the
+# browser (about a minute on a quiet 2-core machine).
+UNIT_IGNORE := --ignore=tests/test_book.py --ignore=tests/test_browser.py --ignore=tests/test_notebooks.py \
+	--ignore=tests/test_reader_copy.py --ignore=tests/test_assignments.py
+unit: install
+	SCRATCHCNN_DATA=sample $(PY) -m pytest tests -n 2 -m "not slow" $(UNIT_IGNORE)
 
 # Re-execute notebooks in place, top to bottom in fresh kernels: `make execute NB=notebooks/02_convolution.ipynb`
 execute: install
@@ -54,7 +61,7 @@ colab: install
 colab-check: install
 	$(PY) tools/colab_check.py --venv _build/colab-venv --out _build/colab-check
 
-# The lowest versions pyproject.toml allows (tests/oldest-constraints.txt): the unit tests and
+# The lowest versions pyproject.toml allows (tools/test_oldest.py pins each): the unit tests and
 # two chapters run against them, in a venv of their own.
 test-oldest:
 	$(PYTHON) tools/test_oldest.py --venv _build/oldest-venv

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 
 from scratchcnn.bench import main, naive_step, run
 from scratchcnn.layers import SoftmaxCrossEntropy
@@ -28,6 +29,7 @@ def test_naive_step_is_the_same_training_step_as_the_vectorized_one():
         np.testing.assert_allclose(params[name], value, rtol=0, atol=1e-12, err_msg=name)
 
 
+@pytest.mark.slow
 def test_report_names_every_figure():
     out = io.StringIO()
     results = run(batches=2, naive_samples=1, repeat=1, out=out)

@@ -307,6 +307,7 @@ def test_data_home_comes_from_the_argument_then_the_environment(tmp_path, monkey
 # "openml", "sample", folders
 
 
+@pytest.mark.slow
 def test_openml_route_splits_first_60000_and_last_10000(tmp_path, monkeypatch):
     import sklearn.datasets
     from sklearn.utils import Bunch

@@ -248,6 +248,7 @@ def test_lenet_is_reproducible_and_seeded():
     assert lenet(rng=0, dtype=np.float64).dtype == np.float64
 
 
+@pytest.mark.slow
 def test_whole_lenet_gradient_check_float64_in_training_mode():
     # Every parameter array and the input, dropout active, 40 entries of each array: the full
     # network of the chapter, its second convolution's input gradient included.
@@ -262,6 +263,7 @@ def test_whole_lenet_gradient_check_float64_in_training_mode():
     assert_grads_ok(errors)
 
 
+@pytest.mark.slow
 def test_narrow_lenet_gradient_check_every_entry():
     rng = np.random.default_rng(1)
     model = lenet(rng=1, channels=(2, 3), hidden=8, dtype=np.float64)
@@ -271,6 +273,7 @@ def test_narrow_lenet_gradient_check_every_entry():
     assert_grads_ok(check_layer(model, rng.standard_normal((2, 1, 28, 28))))
 
 
+@pytest.mark.slow
 def test_lenet_learns_real_digits():
     from scratchcnn.data import load_mnist
 

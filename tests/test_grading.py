@@ -45,6 +45,7 @@ def test_a_partly_right_answer_scores_the_share_of_cases_passed(capsys):
     assert "non-square 2x3 kernel" in out  # the failed fixed case is named
 
 
+@pytest.mark.slow
 def test_expected_values_cannot_be_read_from_the_stack_or_the_messages(capsys):
     def thief(x, k):
         for frame in inspect.stack():

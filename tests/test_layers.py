@@ -86,6 +86,7 @@ def test_softmax_cross_entropy_gradient(rng):
     assert_grads_ok(check_layer(SoftmaxCrossEntropy(), logits, labels=labels))
 
 
+@pytest.mark.slow
 def test_whole_model_gradients(rng):
     model = book_model(rng=0, dtype=np.float64)
     model.layers[0].params["b"][:] = rng.standard_normal(8) * 0.1
