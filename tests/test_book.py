@@ -36,7 +36,7 @@ EXPECTED_PARTS = [
     ("Under the hood", ["notebooks/07_contiguity", "notebooks/08_fast_cnn"]),
     ("Going further", ["notebooks/09_deeper"]),
     ("Teaching with this book", ["book/instructors"]),
-    ("References", ["book/references"]),
+    ("References", ["book/api", "book/references"]),
 ]  # fmt: skip
 
 
