@@ -49,7 +49,9 @@ __all__ = [
 ]
 
 #: nbval's and Jupyter Book's cell tags: meaningful to the tests and the site, noise in a copy.
-BUILD_TAGS = re.compile(r"^(nbval-.*|remove-(cell|input|output)|hide-(cell|input|output)|raises-exception)$")
+BUILD_TAGS = re.compile(
+    r"^(nbval-.*|remove-(cell|input|output)|hide-(cell|input|output)|raises-exception)$"
+)
 ADMONITIONS = {
     "note": "Note", "tip": "Tip", "hint": "Hint", "important": "Important", "warning": "Warning",
     "caution": "Caution", "attention": "Attention", "danger": "Danger", "error": "Error",
@@ -99,13 +101,17 @@ class Book:
     def colab_url(self, page: str) -> str:
         """Where Colab opens a chapter's reader copy: ``notebooks/<chapter>.ipynb`` on the branch."""
         repo = self.repository_url.removeprefix("https://github.com/")
-        return f"https://colab.research.google.com/github/{repo}/blob/{self.colab_branch}/{page}.ipynb"
+        return (
+            f"https://colab.research.google.com/github/{repo}/blob/{self.colab_branch}/{page}.ipynb"
+        )
 
     def colab_table(self) -> str:
         """The README's table of chapters, each with its Colab link (tests keep it in step)."""
         rows = ["| chapter | open the reader copy |", "|---|---|"]
         for page, number in self.chapter_numbers.items():
-            rows.append(f"| {number}. {self.titles[page]} | [Open in Colab]({self.colab_url(page)}) |")
+            rows.append(
+                f"| {number}. {self.titles[page]} | [Open in Colab]({self.colab_url(page)}) |"
+            )
         return "\n".join(rows)
 
     @property
@@ -130,7 +136,9 @@ def _yaml(path: Path) -> dict:
 
 def site_url_for(repository_url: str) -> str:
     """GitHub Pages' address of a repository: ``https://OWNER.github.io/REPO/``."""
-    m = re.fullmatch(r"https://github\.com/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(\.git)?/?", repository_url)
+    m = re.fullmatch(
+        r"https://github\.com/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(\.git)?/?", repository_url
+    )
     if not m:
         raise ReaderCopyError(
             f"_config.yml's repository.url {repository_url!r} is not a GitHub repository "
@@ -168,59 +176,85 @@ def _explicit_text(content: str) -> tuple[str | None, str]:
     return None, content.strip()
 
 
+def _number(chapter: int | None, n: int) -> str:
+    return f"{chapter}.{n}" if chapter else str(n)
+
+
+def _closes(line: str, fence: str) -> bool:
+    """Whether ``line`` ends a fenced block opened with ``fence``."""
+    m = FENCE.match(line)
+    return bool(
+        m and m["fence"][0] == fence[0] and len(m["fence"]) >= len(fence) and not m["info"].strip()
+    )
+
+
+@dataclass
+class _PageScan:
+    """The state of :func:`_scan_page` while it reads one page."""
+
+    book: Book
+    page: str
+    chapter: int | None
+    pending: str | None = None  # a (label)= line waiting for its heading
+    exercises: int = 0
+    equations: int = 0
+
+    def exercise(self, title: str, body: list[str]) -> None:
+        self.exercises += 1
+        number = _number(self.chapter, self.exercises)
+        label = _options(body).get("label")
+        if label:
+            ref = f"Exercise {number}" + (f" ({title})" if title else "")
+            self.book.targets[label] = Target(self.page, label, ref, f"Exercise {number}", number)
+
+    def line(self, line: str) -> None:
+        m = LABEL_LINE.match(line)
+        if m:
+            self.pending = m["label"]
+            return
+        eq = EQ_LABEL.match(line)
+        if eq:
+            self.equations += 1
+            number = _number(self.chapter, self.equations)
+            self.book.targets[eq["label"]] = Target(
+                self.page, eq["label"], f"({number})", f"({number})", number
+            )
+        heading = HEADING.match(line)
+        if heading:
+            self.heading(len(heading["hashes"]), _plain_heading(heading["text"]))
+        elif line.strip():
+            self.pending = None
+
+    def heading(self, level: int, text: str) -> None:
+        if level == 1 and self.page not in self.book.titles:
+            self.book.titles[self.page] = text
+        if self.pending:
+            number = str(self.chapter) if self.chapter and level == 1 else None
+            numref = f"Chapter {number}" if number else None
+            self.book.targets[self.pending] = Target(self.page, self.pending, text, numref, number)
+            self.pending = None
+
+
 def _scan_page(book: Book, page: str, chapter: int | None, blocks: list[str]) -> None:
     """Record the page's title, its labels and the numbers of its exercises and equations."""
-    pending: str | None = None
-    exercises = equations = 0
+    scan = _PageScan(book, page, chapter)
     for block in blocks:
-        in_fence: str | None = None
+        code_fence: str | None = None  # inside a plain code block, whose content is literal
         lines = block.splitlines()
         for i, line in enumerate(lines):
+            if code_fence is not None:
+                if _closes(line, code_fence):
+                    code_fence = None
+                continue
             fence = FENCE.match(line)
-            if in_fence is not None:
-                if fence and set(fence["fence"]) == set(in_fence) and len(fence["fence"]) >= len(in_fence) and not fence["info"].strip():
-                    in_fence = None
-                directive = DIRECTIVE_INFO.match(fence["info"].strip()) if fence else None
-                if not directive:
-                    continue
             if fence and fence["info"].strip():
                 directive = DIRECTIVE_INFO.match(fence["info"].strip())
-                if directive and directive["name"] == "exercise":
-                    exercises += 1
-                    number = f"{chapter}.{exercises}" if chapter else str(exercises)
-                    options = _options(lines[i + 1 :])
-                    title = directive["arg"].strip()
-                    if "label" in options:
-                        ref = f"Exercise {number}" + (f" ({title})" if title else "")
-                        book.targets[options["label"]] = Target(
-                            page, options["label"], ref, f"Exercise {number}", number
-                        )
-                    continue
-                if not directive:  # a plain code block: its content is literal
-                    in_fence = fence["fence"]
+                if directive is None:
+                    code_fence = fence["fence"]
+                elif directive["name"] == "exercise":
+                    scan.exercise(directive["arg"].strip(), lines[i + 1 :])
                 continue
-            m = LABEL_LINE.match(line)
-            if m:
-                pending = m["label"]
-                continue
-            eq = EQ_LABEL.match(line)
-            if eq:
-                equations += 1
-                number = f"{chapter}.{equations}" if chapter else str(equations)
-                book.targets[eq["label"]] = Target(page, eq["label"], f"({number})", f"({number})", number)
-            heading = HEADING.match(line)
-            if heading:
-                text = _plain_heading(heading["text"])
-                if len(heading["hashes"]) == 1 and page not in book.titles:
-                    book.titles[page] = text
-                if pending:
-                    number = str(chapter) if chapter and len(heading["hashes"]) == 1 else None
-                    book.targets[pending] = Target(
-                        page, pending, text, f"Chapter {number}" if number else None, number
-                    )
-                    pending = None
-            elif line.strip():
-                pending = None
+            scan.line(line)
 
 
 def _options(lines: list[str]) -> dict[str, str]:
@@ -251,10 +285,19 @@ def _bib_entries(path: Path) -> list[dict[str, str]]:
     """Key, author surnames (``;``-joined), year and title of each entry of a BibTeX file."""
     text = path.read_text(encoding="utf8")
     entries = []
-    for m in re.finditer(r"@(?P<kind>\w+)\s*\{\s*(?P<key>[^,\s]+)\s*,(?P<body>.*?)\n\}", text, re.S):
+    for m in re.finditer(
+        r"@(?P<kind>\w+)\s*\{\s*(?P<key>[^,\s]+)\s*,(?P<body>.*?)\n\}", text, re.S
+    ):
         fields = {}
-        for f in re.finditer(r"(?P<name>\w+)\s*=\s*(?P<value>\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\}|\"[^\"]*\"|\d+)", m["body"]):
-            fields[f["name"].lower()] = f["value"].strip().strip('"')[1:-1] if f["value"].startswith("{") else f["value"].strip('"')
+        for f in re.finditer(
+            r"(?P<name>\w+)\s*=\s*(?P<value>\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\}|\"[^\"]*\"|\d+)",
+            m["body"],
+        ):
+            fields[f["name"].lower()] = (
+                f["value"].strip().strip('"')[1:-1]
+                if f["value"].startswith("{")
+                else f["value"].strip('"')
+            )
         people = fields.get("author") or fields.get("editor") or ""
         names = [n.strip() for n in re.split(r"\s+and\s+", people) if n.strip()]
         entries.append({
@@ -279,9 +322,12 @@ def _citation_labels(entries: list[dict]) -> dict[str, tuple[str, str]]:
 
     # pybtex's plain style sorts by author (surname first), year, title.
     def sort_key(e: dict):
-        people = " ".join(" ".join(reversed(p.split(", "))) if ", " in p else p for p in e["people"])
+        people = " ".join(
+            " ".join(reversed(p.split(", "))) if ", " in p else p for p in e["people"]
+        )
         surname_first = " ".join(
-            (p.split(", ")[0] + " " + " ".join(p.split(", ")[1:])) if ", " in p else p for p in e["people"]
+            (p.split(", ")[0] + " " + " ".join(p.split(", ")[1:])) if ", " in p else p
+            for p in e["people"]
         )
         return (surname_first.lower() or people.lower(), e["year"], e["title"].lower())
 
@@ -290,7 +336,7 @@ def _citation_labels(entries: list[dict]) -> dict[str, tuple[str, str]]:
     repeated = {label for label, n in Counter(labels).items() if n > 1}
     seen: Counter = Counter()
     out = {}
-    for e, label in zip(ordered, labels):
+    for e, label in zip(ordered, labels, strict=True):
         year = label[1]
         if label in repeated:
             seen[label] += 1
@@ -305,21 +351,32 @@ def load_book(root: str | Path) -> Book:
     config = _yaml(root / "_config.yml")
     repository = config.get("repository") or {}
     url = str(repository.get("url", "")).rstrip("/")
-    book = Book(site_url=site_url_for(url), repository_url=url, branch=str(repository.get("branch", "main")))
+    book = Book(
+        site_url=site_url_for(url), repository_url=url, branch=str(repository.get("branch", "main"))
+    )
     theme = ((config.get("sphinx") or {}).get("config") or {}).get("html_theme_options") or {}
     book.colab_branch = str(theme.get("repository_branch") or book.branch)
     chapter = 0
     for page, numbered in _toc_docnames(_yaml(root / "_toc.yml")):
-        path = next((root / f"{page}{ext}" for ext in (".ipynb", ".md") if (root / f"{page}{ext}").exists()), None)
+        path = next(
+            (
+                root / f"{page}{ext}"
+                for ext in (".ipynb", ".md")
+                if (root / f"{page}{ext}").exists()
+            ),
+            None,
+        )
         if path is None:
-            raise ReaderCopyError(f"_toc.yml lists {page!r}, but neither {page}.ipynb nor {page}.md exists")
+            raise ReaderCopyError(
+                f"_toc.yml lists {page!r}, but neither {page}.ipynb nor {page}.md exists"
+            )
         number = None
         if numbered:
             chapter += 1
             number = chapter
             book.chapter_numbers[page] = chapter
         _scan_page(book, page, number, _markdown_of(path))
-    for bib in (config.get("bibtex_bibfiles") or []):
+    for bib in config.get("bibtex_bibfiles") or []:
         book.citations.update(_citation_labels(_bib_entries(root / bib)))
     return book
 
@@ -389,56 +446,68 @@ def _resolve_doc(ctx: _Context, target: str) -> str:
     return re.sub(r"\.(ipynb|md)$", "", "/".join(parts))
 
 
-def _role(ctx: _Context, name: str, content: str) -> str:
+def _glue_role(ctx: _Context, name: str, content: str) -> str:
+    key, fmt = content.rsplit(":", 1) if ":" in content else (content, "")
+    if key not in ctx.glue:
+        raise ctx.fail(f"{{{name}}}`{content}` quotes {key!r}, which the notebook never glued")
+    return format_glued(ctx.glue[key], fmt if name == "glue:text" else "")
+
+
+def _label_role(ctx: _Context, name: str, content: str) -> str:
+    """``{ref}``, ``{numref}`` and ``{eq}``: a link to the label's page and anchor."""
+    text, label = _explicit_text(content)
+    target = ctx.book.targets.get(label)
+    if target is None:
+        raise ctx.fail(f"{{{name}}}`{content}`: no label {label!r} in the book")
+    if name != "numref":
+        shown = text or target.ref_text
+    elif text:
+        shown = text.replace("%s", target.number or "").replace("{number}", target.number or "")
+    elif target.numref_text:
+        shown = target.numref_text
+    else:
+        raise ctx.fail(f"{{numref}}`{content}`: {label!r} has no number on the site")
+    return f"[{shown}]({ctx.book.url(target.page, target.anchor)})"
+
+
+def _doc_role(ctx: _Context, name: str, content: str) -> str:
+    text, target = _explicit_text(content)
+    page = _resolve_doc(ctx, target)
+    if page not in ctx.book.titles:
+        raise ctx.fail(f"{{doc}}`{content}`: {page!r} is not a page of the book")
+    return f"[{text or ctx.book.titles[page]}]({ctx.book.url(page)})"
+
+
+def _cite_role(ctx: _Context, name: str, content: str) -> str:
+    """``(LeCun et al., 1998a)`` for {cite:p}, ``LeCun et al. (1998a)`` for {cite:t}."""
     book = ctx.book
-    if name.startswith("glue"):
-        key, _, fmt = content.rpartition(":") if ":" in content else (content, "", "")
-        key = key if ":" in content else content
-        if key not in ctx.glue:
-            raise ctx.fail(f"{{{name}}}`{content}` quotes {key!r}, which the notebook never glued")
-        text = format_glued(ctx.glue[key], fmt if name == "glue:text" else "")
-        return text
-    if name in ("ref", "numref", "eq"):
-        text, label = _explicit_text(content)
-        target = book.targets.get(label)
-        if target is None:
-            raise ctx.fail(f"{{{name}}}`{content}`: no label {label!r} in the book")
-        if name == "ref":
-            shown = text or target.ref_text
-        elif name == "eq":
-            shown = text or target.ref_text
-        else:
-            if text:
-                shown = text.replace("%s", target.number or "").replace("{number}", target.number or "")
-            elif target.numref_text:
-                shown = target.numref_text
-            else:
-                raise ctx.fail(f"{{numref}}`{content}`: {label!r} has no number on the site")
-        return f"[{shown}]({book.url(target.page, target.anchor)})"
-    if name == "doc":
-        text, target = _explicit_text(content)
-        page = _resolve_doc(ctx, target)
-        if page not in book.titles:
-            raise ctx.fail(f"{{doc}}`{content}`: {page!r} is not a page of the book")
-        return f"[{text or book.titles[page]}]({book.url(page)})"
-    if name in ("cite", "cite:p", "cite:t", "cite:ps", "cite:ts"):
-        keys = [k.strip() for k in content.split(",") if k.strip()]
-        unknown = [k for k in keys if k not in book.citations]
-        if unknown:
-            raise ctx.fail(f"{{{name}}}`{content}`: {unknown} not in the bibliography")
-        url = book.url(book.bibliography_page)
-        if name.startswith("cite:t"):
-            return ", ".join(f"{book.citations[k][0]} ([{book.citations[k][1]}]({url}))" for k in keys)
-        return "(" + "; ".join(f"[{book.citations[k][0]}, {book.citations[k][1]}]({url})" for k in keys) + ")"
-    if name == "math":
-        return f"${content}$"
-    if name in ("sub", "sup"):
-        return f"<{name}>{content}</{name}>"
-    if name in ("code", "samp", "file", "kbd", "command", "program"):
-        return f"`{content}`"
-    if name in ("abbr", "term", "dfn", "emphasis"):
-        return content
-    raise ctx.fail(f"the role {{{name}}} has no reader-copy translation")
+    keys = [k.strip() for k in content.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in book.citations]
+    if unknown:
+        raise ctx.fail(f"{{{name}}}`{content}`: {unknown} not in the bibliography")
+    url = book.url(book.bibliography_page)
+    cited = [book.citations[k] for k in keys]
+    if name.startswith("cite:t"):
+        return ", ".join(f"{who} ([{year}]({url}))" for who, year in cited)
+    return "(" + "; ".join(f"[{who}, {year}]({url})" for who, year in cited) + ")"
+
+
+_ROLES = {
+    "glue": _glue_role, "glue:": _glue_role, "glue:text": _glue_role, "glue:any": _glue_role,
+    "ref": _label_role, "numref": _label_role, "eq": _label_role,
+    "doc": _doc_role,
+    **dict.fromkeys(("cite", "cite:p", "cite:t", "cite:ps", "cite:ts"), _cite_role),
+    "math": lambda ctx, name, content: f"${content}$",
+    **dict.fromkeys(("sub", "sup"), lambda ctx, name, content: f"<{name}>{content}</{name}>"),
+    **dict.fromkeys(("code", "samp", "file", "kbd", "command", "program"), lambda ctx, name, c: f"`{c}`"),
+    **dict.fromkeys(("abbr", "term", "dfn", "emphasis"), lambda ctx, name, content: content),
+}  # fmt: skip
+
+
+def _role(ctx: _Context, name: str, content: str) -> str:
+    if name not in _ROLES:
+        raise ctx.fail(f"the role {{{name}}} has no reader-copy translation")
+    return _ROLES[name](ctx, name, content)
 
 
 def _inline(ctx: _Context, text: str) -> str:
@@ -526,7 +595,12 @@ def _render_lines(ctx: _Context, lines: list[str]) -> str:
             j = i + 1
             while j < len(lines):
                 close = FENCE.match(lines[j])
-                if close and close["fence"][0] == mark[0] and len(close["fence"]) >= len(mark) and not close["info"].strip():
+                if (
+                    close
+                    and close["fence"][0] == mark[0]
+                    and len(close["fence"]) >= len(mark)
+                    and not close["info"].strip()
+                ):
                     break
                 j += 1
             body = lines[i + 1 : j]
@@ -619,7 +693,8 @@ def _strip_code(source: str, ctx: _Context) -> str:
     if "glue" not in source:
         return source
     parsable = "\n".join(
-        "pass  # " + line if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n")
+        "pass  # " + line if line.lstrip().startswith(("%", "!")) else line
+        for line in source.split("\n")
     )
     try:
         tree = ast.parse(parsable)
@@ -636,7 +711,9 @@ def _strip_code(source: str, ctx: _Context) -> str:
     text = re.sub(r"^(from scratchcnn\.notebook import .*), glue\b", r"\1", text, flags=re.M)
     text = re.sub(r"^from scratchcnn\.notebook import glue\n", "", text, flags=re.M)
     if re.search(r"\bglue\(", text):
-        raise ctx.fail("glue() is called inside a block: move the call into a cell tagged remove-cell")
+        raise ctx.fail(
+            "glue() is called inside a block: move the call into a cell tagged remove-cell"
+        )
     return re.sub(r"\n{3,}", "\n\n\n", text).strip("\n")
 
 
@@ -647,74 +724,93 @@ def _fold(cell: dict, title: str) -> None:
     cell["metadata"].setdefault("jupyter", {})["source_hidden"] = True
 
 
+def _clean_tags(cell: dict) -> list[str]:
+    """Drop the build tags from a cell; return the tags it had."""
+    meta = cell.setdefault("metadata", {})
+    tags = meta.get("tags", [])
+    kept = [t for t in tags if not BUILD_TAGS.match(t)]
+    if kept:
+        meta["tags"] = kept
+    else:
+        meta.pop("tags", None)
+    return tags
+
+
+def _code_cell(cell: dict, ctx: _Context, install_spec: str | None) -> dict | None:
+    """A code cell as readers get it, or None when nothing of it is left."""
+    if install_spec is not None:  # the first code cell: the Colab install cell
+        if 'if "google.colab" in sys.modules' not in cell["source"]:
+            raise ctx.fail("the first code cell must be the Colab install cell")
+        cell["source"] = install_cell_source(install_spec).rstrip("\n")
+        cell["outputs"] = []
+        return cell
+    source = _strip_code(cell["source"], ctx)
+    source = re.sub(r"^[ \t]*# (BEGIN|END) SOLUTION[ \t]*\n?", "", source, flags=re.M)
+    cell["source"] = source.rstrip("\n")
+    cell["outputs"] = [
+        o for o in cell.get("outputs", []) if "scrapbook" not in o.get("metadata", {})
+    ]
+    return cell if cell["source"].strip() else None
+
+
+def _renumber(cells: list[dict]) -> None:
+    """Execution counts 1, 2, 3, ... over the cells that are left; sources as lists of lines."""
+    count = 0
+    for cell in cells:
+        if cell["cell_type"] == "code" and cell.get("execution_count") is not None:
+            count += 1
+            cell["execution_count"] = count
+            for output in cell["outputs"]:
+                if "execution_count" in output:
+                    output["execution_count"] = count
+        cell["source"] = cell["source"].splitlines(keepends=True)
+
+
 def render_notebook(nb: dict, page: str, book: Book, install_spec: str | None = None) -> dict:
     """The reader copy of one executed chapter (a new notebook dict; ``nb`` is not changed)."""
     name = page.rsplit("/", 1)[-1]
     glue = glued_values(nb)
     out = copy.deepcopy(nb)
-    cells = []
-    in_solution = False
-    solution_title = "Solution"
-    first_code = True
+    cells: list[dict] = []
+    solution_title: str | None = None  # inside a {solution-start} ... {solution-end}
     exercise_number: str | None = None
-    for index, cell in enumerate(nb["cells"]):
+    first_code = True
+    for index, cell in enumerate(copy.deepcopy(nb["cells"])):
         ctx = _Context(book, page, glue, f"{name}, cell {index}")
-        cell = copy.deepcopy(cell)
-        cell["source"] = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        meta = cell.setdefault("metadata", {})
-        tags = meta.get("tags", [])
+        cell["source"] = (
+            "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        )
+        tags = _clean_tags(cell)
         if "remove-cell" in tags:
             continue
-        kept_tags = [t for t in tags if not BUILD_TAGS.match(t)]
-        if kept_tags:
-            meta["tags"] = kept_tags
-        else:
-            meta.pop("tags", None)
+        if cell["cell_type"] == "raw":
+            raise ctx.fail("a raw cell has no place in a reader copy")
         if cell["cell_type"] == "markdown":
             for m in re.finditer(r"\{exercise\}[^\n]*\n:label:\s*(\S+)", cell["source"]):
                 target = book.targets.get(m.group(1))
                 exercise_number = target.number if target else exercise_number
             piece = render_markdown(cell["source"], ctx)
             if piece.solution_start:
-                in_solution = True
-                solution_title = f"Solution to exercise {exercise_number}" if exercise_number else "Solution"
+                solution_title = (
+                    f"Solution to exercise {exercise_number}" if exercise_number else "Solution"
+                )
             if piece.solution_end:
-                in_solution = False
+                solution_title = None
             if piece.text.strip():
                 cell["source"] = piece.text
                 cells.append(cell)
             continue
-        if cell["cell_type"] == "raw":
-            raise ctx.fail("a raw cell has no place in a reader copy")
-        if first_code:
-            first_code = False
-            if 'if "google.colab" in sys.modules' not in cell["source"]:
-                raise ctx.fail("the first code cell must be the Colab install cell")
-            cell["source"] = install_cell_source(install_spec or book.install_spec).rstrip("\n")
-            cell["outputs"] = []
-        else:
-            cell["source"] = _strip_code(cell["source"], ctx)
-            cell["source"] = re.sub(r"^[ \t]*# (BEGIN|END) SOLUTION[ \t]*\n?", "", cell["source"], flags=re.M)
-            cell["source"] = cell["source"].rstrip("\n")
-        cell["outputs"] = [o for o in cell.get("outputs", []) if "scrapbook" not in o.get("metadata", {})]
-        if not cell["source"].strip():
+        spec = (install_spec or book.install_spec) if first_code else None
+        first_code = False
+        if (cell := _code_cell(cell, ctx, spec)) is None:
             continue
-        if in_solution:
+        if solution_title:
             _fold(cell, solution_title)
         elif "hide-input" in tags:
-            meta.setdefault("jupyter", {})["source_hidden"] = True
-            meta["cellView"] = "form"
+            cell["metadata"].setdefault("jupyter", {})["source_hidden"] = True
+            cell["metadata"]["cellView"] = "form"
         cells.append(cell)
-    count = 0
-    for cell in cells:
-        if cell["cell_type"] == "code":
-            if cell.get("execution_count") is not None:
-                count += 1
-                cell["execution_count"] = count
-                for o in cell["outputs"]:
-                    if "execution_count" in o:
-                        o["execution_count"] = count
-        cell["source"] = cell["source"].splitlines(keepends=True)
+    _renumber(cells)
     out["cells"] = cells
     out.setdefault("metadata", {})["colab"] = {"provenance": [], "name": f"{name}.ipynb"}
     return out
@@ -728,7 +824,9 @@ MYST_PATTERNS = {
     "role": re.compile(r"\{[a-z][\w:.-]*\}`"),
     "directive": re.compile(r"^\s*(`{3,}|~{3,}|:{3,})\s*\{[\w:-]+\}", re.M),
     "label": re.compile(r"^\s*\([^()\s]+\)=\s*$", re.M),
-    "option": re.compile(r"^\s*:(label|class|name|nonumber|hidden|dropdown|tags|width|align):", re.M),
+    "option": re.compile(
+        r"^\s*:(label|class|name|nonumber|hidden|dropdown|tags|width|align):", re.M
+    ),
     "equation label": re.compile(r"\$\$\s*\([^()\s]+\)\s*$", re.M),
     "nbval marker": re.compile(r"#\s*NBVAL_\w+"),
     "glue call": re.compile(r"\bglue\("),
@@ -758,7 +856,10 @@ def find_myst(nb: dict) -> list[tuple[int, str, str]]:
 
 
 def write_reader_copies(
-    root: str | Path, out_dir: str | Path, chapters: list[str] | None = None, install_spec: str | None = None
+    root: str | Path,
+    out_dir: str | Path,
+    chapters: list[str] | None = None,
+    install_spec: str | None = None,
 ) -> list[Path]:
     """Render every chapter of the toc (or ``chapters``) into ``out_dir``; return the paths."""
     root, out_dir = Path(root), Path(out_dir)
@@ -779,7 +880,9 @@ def write_reader_copies(
         left = find_myst(copy_)
         if left:
             i, kind, text = left[0]
-            raise ReaderCopyError(f"{source.name}: cell {i} of the reader copy still holds a {kind}: {text!r}")
+            raise ReaderCopyError(
+                f"{source.name}: cell {i} of the reader copy still holds a {kind}: {text!r}"
+            )
         target = out_dir / source.name
         tmp = target.with_suffix(".ipynb.tmp")
         tmp.write_text(json.dumps(copy_, indent=1, ensure_ascii=False) + "\n", encoding="utf8")
@@ -789,11 +892,19 @@ def write_reader_copies(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scratchcnn.reader_copy", description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebooks", help="the folder of the chapter notebooks (its parent holds _config.yml)")
+    parser = argparse.ArgumentParser(
+        prog="python -m scratchcnn.reader_copy", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "notebooks", help="the folder of the chapter notebooks (its parent holds _config.yml)"
+    )
     parser.add_argument("out", help="where to write the reader copies, e.g. _build/colab")
-    parser.add_argument("--chapter", action="append", help="only this chapter (repeatable), e.g. 03_pooling")
-    parser.add_argument("--install-spec", help="pip requirement for the Colab cell (default: the repository URL)")
+    parser.add_argument(
+        "--chapter", action="append", help="only this chapter (repeatable), e.g. 03_pooling"
+    )
+    parser.add_argument(
+        "--install-spec", help="pip requirement for the Colab cell (default: the repository URL)"
+    )
     args = parser.parse_args(argv)
     root = Path(args.notebooks).resolve().parent
     try:

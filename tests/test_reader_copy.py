@@ -86,7 +86,9 @@ def test_a_copy_keeps_the_outputs_and_the_teaching_code(copies, page):
     copy = copies[name]
     code = [c for c in copy["cells"] if c["cell_type"] == "code"]
     # Every figure of the chapter is still there.
-    pngs = sum("image/png" in o.get("data", {}) for c in source["cells"] for o in c.get("outputs", []))
+    pngs = sum(
+        "image/png" in o.get("data", {}) for c in source["cells"] for o in c.get("outputs", [])
+    )
     assert sum("image/png" in o.get("data", {}) for c in code for o in c["outputs"]) == pngs
     # The first code cell installs the package in Colab only; numbering restarts at 1.
     assert _source(code[0]).rstrip() == install_cell_source(BOOK.install_spec).rstrip()
@@ -164,8 +166,13 @@ def test_citations_read_author_year_and_link_to_the_bibliography():
 
 
 def test_labels_vanish_and_inline_code_is_left_alone():
-    nb = _render(_md("(sec-x)=\n## A section\n\nThe role `{ref}` is written as `` {ref}`label` ``."))
-    assert _source(nb["cells"][-1]) == "## A section\n\nThe role `{ref}` is written as `` {ref}`label` ``."
+    nb = _render(
+        _md("(sec-x)=\n## A section\n\nThe role `{ref}` is written as `` {ref}`label` ``.")
+    )
+    assert (
+        _source(nb["cells"][-1])
+        == "## A section\n\nThe role `{ref}` is written as `` {ref}`label` ``."
+    )
 
 
 def test_exercises_solutions_and_admonitions():
@@ -184,12 +191,17 @@ def test_exercises_solutions_and_admonitions():
         "## Exercises\n\n**Exercise 3.1** — Max pooling for a batch\n\nWrite `f`:\n\n```python\nf(x)\n```"
         "\n\n<details><summary>Solution</summary>\n\nThe answer is $42$.\n\n</details>"
     )
-    assert _source(cells[1]).startswith("<details><summary>Solution</summary>\n\nLoop over windows:\n\n</details>")
+    assert _source(cells[1]).startswith(
+        "<details><summary>Solution</summary>\n\nLoop over windows:\n\n</details>"
+    )
     assert _source(cells[2]) == "#@title Solution to exercise 3.1\ndef f(x):\n    return x"
     assert cells[2]["metadata"]["cellView"] == "form"
     assert cells[2]["metadata"]["jupyter"]["source_hidden"] is True
     assert _source(cells[3]) == 'check("3.1", f)' and "cellView" not in cells[3]["metadata"]
-    assert _source(cells[4]) == "> **Note**\n>\n> Pooling has no weights.\n\n> **Why max?**\n>\n> It keeps the peak."
+    assert (
+        _source(cells[4])
+        == "> **Note**\n>\n> Pooling has no weights.\n\n> **Why max?**\n>\n> It keeps the peak."
+    )
     assert not find_myst(nb)
 
 
@@ -198,7 +210,9 @@ def test_an_unknown_directive_or_role_is_refused_with_chapter_and_cell():
         _render(_md("```{figure} a.png\n:name: fig-a\n```"))
     with pytest.raises(ReaderCopyError, match=r"03_pooling, cell 2: .*no label 'sec-nowhere'"):
         _render(_md("See {ref}`sec-nowhere`."))
-    with pytest.raises(ReaderCopyError, match=r"03_pooling, cell 3: glue\(\) is called inside a block"):
+    with pytest.raises(
+        ReaderCopyError, match=r"03_pooling, cell 3: glue\(\) is called inside a block"
+    ):
         _render(_code("x = 1"), _code("for i in range(2):\n    glue('a', i)\n    print(i)"))
 
 
@@ -226,20 +240,26 @@ def test_the_site_shows_the_same_link_texts_and_has_every_anchor(book_site, copi
             for m in LINK.finditer(_source(cell)):
                 if not m["url"].startswith(BOOK.site_url):
                     continue
-                page, _, anchor = m["url"][len(BOOK.site_url) :].removesuffix(".html").partition(".html#")
+                page, _, anchor = (
+                    m["url"][len(BOOK.site_url) :].removesuffix(".html").partition(".html#")
+                )
                 page = page.removesuffix(".html")
                 if anchor:
-                    assert f'id="{anchor}"' in html[page], f"{name}, cell {i}: no #{anchor} on {page}.html"
+                    assert f'id="{anchor}"' in html[page], (
+                        f"{name}, cell {i}: no #{anchor} on {page}.html"
+                    )
                 checked += 1
     assert checked > 100
     # The texts the site gives each reference.
     site_texts: dict[str, set[str]] = {}
-    for page, text in html.items():
+    for text in html.values():
         for m in re.finditer(r'href="[^"#]*#(?P<anchor>[\w-]+)"[^>]*>\s*<span class="std std-(?:ref|numref)">'
                              r"(?P<text>.*?)</span>", text, re.S):  # fmt: skip
             shown = unescape(re.sub(r"<[^>]+>", "", m["text"])).strip()
             # Sphinx's smart quotes are the only difference Jupyter's Markdown does not make.
-            shown = shown.translate(str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}))
+            shown = shown.translate(
+                str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
+            )
             site_texts.setdefault(m["anchor"], set()).add(shown)
     # Every {ref}`label` / {numref}`label` without a text of its own, in the sources.
     implicit = set()
@@ -256,7 +276,9 @@ def test_the_site_shows_the_same_link_texts_and_has_every_anchor(book_site, copi
     # Citations: the site's in-text labels are the reader copy's.
     cited = set()
     for text in html.values():
-        for m in re.finditer(r'<a class="reference internal" href="[^"]*references\.html#id\d+"[^>]*>(.*?)</a>', text):
+        for m in re.finditer(
+            r'<a class="reference internal" href="[^"]*references\.html#id\d+"[^>]*>(.*?)</a>', text
+        ):
             cited.add(unescape(re.sub(r"<[^>]+>", "", m.group(1))))
     ours = {f"{who}, {year}" for who, year in BOOK.citations.values()}
     assert cited and cited <= ours | {year for _, year in BOOK.citations.values()}, cited - ours
@@ -264,7 +286,9 @@ def test_the_site_shows_the_same_link_texts_and_has_every_anchor(book_site, copi
 
 def test_the_readme_links_every_chapter_to_its_reader_copy():
     readme = (ROOT / "README.md").read_text(encoding="utf8")
-    assert BOOK.colab_table() in readme, "README.md's Colab table is out of date; it should read:\n" + BOOK.colab_table()
+    assert BOOK.colab_table() in readme, (
+        "README.md's Colab table is out of date; it should read:\n" + BOOK.colab_table()
+    )
 
 
 def test_guides_name_the_repository_of_config():
@@ -273,7 +297,9 @@ def test_guides_name_the_repository_of_config():
         text = (ROOT / name).read_text(encoding="utf8")
         for url in re.findall(r"https://github\.com/cnn-from-scratch/[\w.-]+", text):
             assert url.removesuffix(".git") == BOOK.repository_url, f"{name} names {url}"
-        for url in re.findall(r"https://colab\.research\.google\.com/github/cnn-from-scratch/\S+?\.ipynb", text):
+        for url in re.findall(
+            r"https://colab\.research\.google\.com/github/cnn-from-scratch/\S+?\.ipynb", text
+        ):
             page = re.sub(r"^.*/blob/[\w.-]+/", "", url).removesuffix(".ipynb")
             assert url == BOOK.colab_url(page), f"{name}: {url} is not the reader copy's address"
 
@@ -286,6 +312,8 @@ def test_the_workflow_publishes_what_the_buttons_open():
     script = "\n".join(step.get("run", "") for step in steps)
     assert "make book" in script and "make colab" in script
     assert 'cp _build/colab/*.ipynb "$publish/notebooks/"' in script
-    assert f"git init -q -b {BOOK.colab_branch}" in script and script.rstrip().endswith(BOOK.colab_branch)
+    assert f"git init -q -b {BOOK.colab_branch}" in script and script.rstrip().endswith(
+        BOOK.colab_branch
+    )
     assert any(step.get("uses", "").startswith("actions/deploy-pages") for step in steps)
     assert BOOK.colab_url(CHAPTERS[0]).endswith(f"/blob/{BOOK.colab_branch}/{CHAPTERS[0]}.ipynb")

@@ -16,17 +16,24 @@ non-zero on any failure. Usage: python tools/colab_check.py --venv _build/colab-
 from __future__ import annotations
 
 import argparse
-import re
-import shutil
 import json
 import os
+import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COLAB_SHIPS = ["numpy", "scipy", "matplotlib", "scikit-learn", "pandas", "ipykernel", "nbclient", "nbformat"]
+COLAB_SHIPS = [
+    "numpy",
+    "scipy",
+    "matplotlib",
+    "scikit-learn",
+    "pandas",
+    "ipykernel",
+    "nbclient",
+    "nbformat",
+]
 STAND_IN = '"""A stand-in for Colab\'s module: the chapters only ask whether it is imported."""\n'
 
 
@@ -66,7 +73,10 @@ def main() -> int:
     subprocess.run([str(python), "-m", "pip", "uninstall", "-q", "-y", "scratchcnn"], check=False,
                    capture_output=True)  # fmt: skip
     before = freeze(python)
-    print("the venv has:", ", ".join(f"{n} {before[n]}" for n in ("numpy", "scipy", "matplotlib", "scikit-learn")))
+    print(
+        "the venv has:",
+        ", ".join(f"{n} {before[n]}" for n in ("numpy", "scipy", "matplotlib", "scikit-learn")),
+    )
 
     copies = out / "copies"
     if copies.exists():
@@ -76,7 +86,11 @@ def main() -> int:
     run([sys.executable, "-m", "scratchcnn.reader_copy", str(ROOT / "notebooks"), str(copies),
          "--install-spec", spec, *chapters])  # fmt: skip
 
-    env = dict(os.environ, IPYTHONDIR=str(ipython_dir), SCRATCHCNN_DATA=os.environ.get("SCRATCHCNN_DATA", "offline"))
+    env = dict(
+        os.environ,
+        IPYTHONDIR=str(ipython_dir),
+        SCRATCHCNN_DATA=os.environ.get("SCRATCHCNN_DATA", "offline"),
+    )
     env.pop("VIRTUAL_ENV", None)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
     runner = (
@@ -121,7 +135,12 @@ def main() -> int:
         print("CHANGED:", changed, "REMOVED:", removed)
     if not installed_once or "scratchcnn" not in after:
         failures.append("the install cell never installed scratchcnn")
-    print("colab-check:", "FAILED " + "; ".join(failures) if failures else "every reader copy ran; nothing Colab ships was changed")
+    print(
+        "colab-check:",
+        "FAILED " + "; ".join(failures)
+        if failures
+        else "every reader copy ran; nothing Colab ships was changed",
+    )
     return 1 if failures else 0
 
 

@@ -15,8 +15,9 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 # The unit tests: everything but the site, the browser and the full notebook runs.
@@ -33,7 +34,9 @@ def lowest_pins() -> list[str]:
     for requirement in project["dependencies"]:
         m = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)\s*>=\s*([0-9][\w.]*)\s*(,.*)?", requirement)
         if not m:
-            raise SystemExit(f"pyproject.toml: {requirement!r} has no lower bound (name>=version) to test")
+            raise SystemExit(
+                f"pyproject.toml: {requirement!r} has no lower bound (name>=version) to test"
+            )
         pins.append(f"{m[1]}=={m[2]}")
     return pins
 

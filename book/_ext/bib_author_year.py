@@ -18,7 +18,6 @@ under ``sphinx.config`` in ``_config.yml``.
 from __future__ import annotations
 
 from collections import Counter
-
 from dataclasses import dataclass
 
 from pybtex.plugin import register_plugin
@@ -39,7 +38,7 @@ def _surname(person) -> str:
 
 
 def author_year_label(entry) -> str:
-    """"LeCun et al., 1998", "Glorot and Bengio, 2010", "Raschka, 2018"."""
+    """ "LeCun et al., 1998", "Glorot and Bengio, 2010", "Raschka, 2018"."""
     people = entry.persons.get("author") or entry.persons.get("editor") or []
     names = [_surname(p) for p in people]
     if not names:
@@ -92,8 +91,12 @@ class _Parenthetical(basic_author_year.BasicAuthorYearParentheticalReferenceStyl
 class _Textual(basic_author_year.BasicAuthorYearTextualReferenceStyle):
     def inner(self, role_name: str):
         who = self.person.author_or_editor_or_title(full="s" in role_name)
-        cited = join2(sep1=self.pre_text_sep, sep2=self.post_text_sep)[pre_text, reference[label_year], post_text]
-        return join(sep=self.text_reference_sep)[who, join[self.bracket.left, cited, self.bracket.right]]
+        cited = join2(sep1=self.pre_text_sep, sep2=self.post_text_sep)[
+            pre_text, reference[label_year], post_text
+        ]
+        return join(sep=self.text_reference_sep)[
+            who, join[self.bracket.left, cited, self.bracket.right]
+        ]
 
 
 @dataclass
@@ -107,7 +110,9 @@ class AuthorYearLabelsReferenceStyle(author_year.AuthorYearReferenceStyle):
             basic_author_year.BasicAuthorYearTextualReferenceStyle: _Textual,
         }
         self.styles[:] = [
-            kinds[type(s)](**{k: getattr(s, k) for k in s.__dataclass_fields__}) if type(s) in kinds else s
+            kinds[type(s)](**{k: getattr(s, k) for k in s.__dataclass_fields__})
+            if type(s) in kinds
+            else s
             for s in self.styles
         ]
         self.role_style.update((role, s) for s in self.styles for role in s.role_names())
@@ -115,5 +120,9 @@ class AuthorYearLabelsReferenceStyle(author_year.AuthorYearReferenceStyle):
 
 def setup(app: Sphinx) -> dict:
     register_plugin("pybtex.style.formatting", "author_year", AuthorYearStyle)
-    register_bibtex_plugin("sphinxcontrib.bibtex.style.referencing", "author_year_labels", AuthorYearLabelsReferenceStyle)
+    register_bibtex_plugin(
+        "sphinxcontrib.bibtex.style.referencing",
+        "author_year_labels",
+        AuthorYearLabelsReferenceStyle,
+    )
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
