@@ -510,6 +510,34 @@ def test_the_debian_fashion_mnist_files_are_the_full_data_set():
     np.testing.assert_array_equal(np.bincount(dataset.y_test), [1000] * 10)
 
 
+@pytest.mark.skipif(
+    not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed"
+)
+def test_fashion_mnist_given_to_load_mnist_says_what_it_is():
+    """The full-size stand-in: load_mnist reads the folder, and its source line names the data."""
+    dataset = load_mnist(str(DEBIAN_FASHION))
+    assert dataset.source.startswith("MNIST, 60,000 + 10,000 digits, read from")
+    assert "(these are Fashion-MNIST's files, by their content digests: not MNIST)" in dataset.source
+
+
+def test_a_folder_is_identified_by_the_digests_of_another_registered_data_set(monkeypatch):
+    import scratchcnn.data.folder as folder
+    from scratchcnn.data.registry import DATASETS, FASHION_MNIST, MNIST, idx_digest
+
+    rng = np.random.default_rng(0)
+    arrays = [None, rng.integers(0, 10, 60, dtype=np.uint8), None, rng.integers(0, 10, 20, dtype=np.uint8)]
+    digests = dict(FASHION_MNIST.content_sha256)
+    digests[FASHION_MNIST.files[1]] = idx_digest(arrays[1])
+    digests[FASHION_MNIST.files[3]] = idx_digest(arrays[3])
+    registry = dict(DATASETS)
+    registry[FASHION_MNIST.key] = replace(FASHION_MNIST, content_sha256=digests)
+    monkeypatch.setattr(folder, "DATASETS", registry)
+    assert folder.identify_other(MNIST, arrays).key == FASHION_MNIST.key
+    other = [None, rng.integers(0, 10, 60, dtype=np.uint8), None, arrays[3]]
+    assert folder.identify_other(MNIST, other) is None  # one label file differs: not identified
+    assert folder.identify_other(FASHION_MNIST, arrays) is None  # never "itself"
+
+
 # --------------------------------------------------------------------------------------------
 # The Dataset object
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .cache import read_file
 from .dataset import Dataset, Unavailable, make_dataset, validate
-from .registry import DATASETS, ROLES, DatasetSpec
+from .registry import DATASETS, ROLES, DatasetSpec, idx_digest
 
 __all__ = ["find_idx_files", "from_folder", "from_local_folder"]
 
@@ -114,7 +116,26 @@ def from_folder(spec: DatasetSpec, folder: Path, sources: tuple[str, ...] = ()) 
     where = [str(paths[0]), paths[1].name if paths[1].parent == paths[0].parent else str(paths[1]),
              str(paths[2]), paths[3].name if paths[3].parent == paths[2].parent else str(paths[3])]  # fmt: skip
     arrays = validate(spec, arrays, where)
-    return make_dataset(spec, arrays, "folder", f"read from {folder}")
+    how = f"read from {folder}"
+    other = identify_other(spec, arrays)
+    if other is not None:  # e.g. Fashion-MNIST passed as the MNIST stand-in: say what it is
+        how += f" (these are {other.name}'s files, by their content digests: not {spec.name})"
+    return make_dataset(spec, arrays, "folder", how)
+
+
+def identify_other(spec: DatasetSpec, arrays) -> DatasetSpec | None:
+    """The other registered data set whose recorded digests the arrays match, if any.
+
+    Only the two label files are hashed (70 KB): enough to tell registered data sets apart.
+    """
+    labels = {spec.files[1]: arrays[1], spec.files[3]: arrays[3]}
+    digests = {name: idx_digest(np.asarray(a)) for name, a in labels.items()}
+    for other in DATASETS.values():
+        if other.key == spec.key or not other.content_sha256:
+            continue
+        if all(other.content_sha256.get(name) == digest for name, digest in digests.items()):
+            return other
+    return None
 
 
 def from_local_folder(spec: DatasetSpec, folder: Path) -> Dataset:
