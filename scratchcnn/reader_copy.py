@@ -642,6 +642,11 @@ def render_markdown(text: str, ctx: _Context) -> _Piece:
                 if close and close["fence"][0] == fence["fence"][0] and not close["info"].strip():
                     break
                 j += 1
+            if directive["name"] == "solution-start" and any(line.strip() for line in kept):
+                raise ctx.fail(
+                    "{solution-start} must open its Markdown cell: the text before it would be "
+                    "folded into the solution (split the cell at the directive)"
+                )
             start |= directive["name"] == "solution-start"
             end |= directive["name"] == "solution-end"
             i = j + 1

@@ -216,6 +216,17 @@ def test_an_unknown_directive_or_role_is_refused_with_chapter_and_cell():
         _render(_code("x = 1"), _code("for i in range(2):\n    glue('a', i)\n    print(i)"))
 
 
+def test_a_solution_must_open_its_cell():
+    with pytest.raises(
+        ReaderCopyError, match=r"03_pooling, cell 2: \{solution-start\} must open its Markdown cell"
+    ):
+        _render(
+            _md(
+                "## Summary\n\n- a point\n\n```{solution-start} ex-pool-maxpool-forward\n```\nLoop:"
+            )
+        )
+
+
 def test_the_scanner_names_every_kind_of_leftover():
     nb = _nb(
         _md("(lbl)=\n## T\n\nsee {ref}`lbl`\n\n```{note}\nx\n```\n:label: y\n$$ a $$ (eq-1)"),
