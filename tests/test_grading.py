@@ -112,3 +112,21 @@ def test_returned_objects_cannot_run_code_in_the_grader():
             return (print, ("pwned",))
 
     assert grading.grade("2.1", lambda x, k: Evil()) == 0.0
+
+
+def test_numpy_scalars_and_builtin_subclasses_cross_as_plain_values():
+    for value in (np.float64(0.5), np.float32(0.25), np.int64(3), np.bool_(True), True, 2.5, "x"):
+        back = grading._decode(grading._encode(value))
+        assert back == value and type(back) in (type(value), float, int, bool, str)
+    assert grading._decode(grading._encode(np.float32(0.25))).dtype == np.float32
+
+    class Sneaky(float):
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    assert type(grading._decode(grading._encode(Sneaky(1.0)))) is float
+    import io
+    import pickle
+
+    blob = pickle.dumps(grading._encode(np.float64(1.0)), protocol=4)
+    assert grading._Builtins(io.BytesIO(blob)).load() == grading._encode(np.float64(1.0))

@@ -61,14 +61,19 @@ def _encode(value, seen: int = 0):
     """``value`` as builtins only (tags for arrays, generators, Ellipsis), safe to unpickle anywhere."""
     if seen > 20:
         return ("opaque", "deeply nested object")
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+    if isinstance(value, np.generic):  # before the builtins: np.float64 is a float subclass
+        if value.dtype.kind in "biufc":
+            return ("npscalar", value.dtype.str, value.tobytes())
+        return ("opaque", type(value).__name__)
+    if value is None or type(value) in (bool, int, float, str, bytes):
         return ("py", value)
+    for base in (bool, int, float, str, bytes):  # a subclass becomes its plain base value
+        if isinstance(value, base):
+            return ("py", base(value))
     if value is Ellipsis:
         return ("ellipsis",)
     if isinstance(value, complex):
-        return ("complex", value.real, value.imag)
-    if isinstance(value, np.generic) and value.dtype.kind in "biufc":
-        return ("npscalar", value.dtype.str, value.tobytes())
+        return ("complex", float(value.real), float(value.imag))
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biufc":
             return ("opaque", f"array of dtype {value.dtype}")
