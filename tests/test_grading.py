@@ -130,3 +130,36 @@ def test_numpy_scalars_and_builtin_subclasses_cross_as_plain_values():
 
     blob = pickle.dumps(grading._encode(np.float64(1.0)), protocol=4)
     assert grading._Builtins(io.BytesIO(blob)).load() == grading._encode(np.float64(1.0))
+
+
+def _right_answers():
+    import test_check_ch01 as t1
+    import test_check_ch02 as t2
+    import test_check_ch03 as t3
+    import test_check_ch04 as t4
+    import test_check_ch05 as t5
+    import test_check_ch06 as t6
+    import test_check_ch07 as t7
+    import test_check_ch08 as t8
+    import test_check_issue12 as ti
+
+    return {
+        "1.1": t1.prepare_images, "1.2": t1.standardize, "1.3": t1.stratified_split,
+        "2.1": t2.corr2d, "2.2": t2.conv_forward, "2.3": t2.SOBEL_Y,
+        "3.1": t3.maxpool_right, "3.2": t3.size_right, "3.3": t3.avgpool_right,
+        "4.1": t4.affine_right, "4.2": t4.softmax_right, "4.3": t4.ce_right, "4.4": t4.lecun_right,
+        "5.1": t5.softmax_cross_entropy_backward, "5.2": t5.maxpool_backward, "5.3": t5.affine_backward,
+        "5.4": t5.conv_backward_dW, "5.5": ti._conv_backward_dx,
+        "6.1": t6.sgd_right, "6.2": t6.momentum_right, "6.3": t6.accuracy_right, "6.4": t6.batches_right,
+        "7.1": t7.c_strides, "7.2": t7.im2col, "8.1": t8.col2im, "8.2": t8.conv_forward_im2col,
+    }  # fmt: skip
+
+
+def test_every_right_answer_scores_one_in_a_graded_run():
+    """The graded path (messages between two processes) accepts what the self-study path accepts."""
+    from scratchcnn.check import exercises
+
+    answers = _right_answers()
+    assert set(answers) <= set(exercises())
+    scores = {eid: grading.grade(eid, answer, quiet=True) for eid, answer in answers.items()}
+    assert scores == {eid: 1.0 for eid in answers}
