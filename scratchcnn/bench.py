@@ -43,7 +43,9 @@ import numpy as np
 
 from .layers import SoftmaxCrossEntropy
 from .models import book_model, lenet
-from .naive import naive_step as naive_step  # re-exported: chapter 8 imports it from here (moved to naive)
+from .naive import (
+    naive_step as naive_step,  # re-exported: chapter 8 imports it from here (moved to naive)
+)
 from .optim import SGD
 from .perf import measure_gemm_gflops, model_flops, profile_layers, time_interleaved
 from .train import _blas_limit, fit
@@ -247,7 +249,7 @@ def compare_torch(names=("book_model", "lenet"), repeat: int = 3, batch_size: in
                         torch, net, X, y, batch_size, 0, 0.01, 0.9, cl, t))
         cpu = {k: [] for k in fns}  # the process's CPU seconds of each call, beside the wall time
 
-        def with_cpu(k, fn):
+        def with_cpu(k, fn, cpu=cpu):
             def call():
                 start = time.process_time()
                 fn()

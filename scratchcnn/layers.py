@@ -452,7 +452,7 @@ class MaxPool2D(Layer):
         self._x, self._out, self._after_relu = x, out, False
         return out
 
-    def _forward_after_relu(self, x: np.ndarray, relu: "ReLU") -> np.ndarray:
+    def _forward_after_relu(self, x: np.ndarray, relu: ReLU) -> np.ndarray:
         """``self.forward(relu.forward(x))`` in one step: pool ``x``, then clip the pooled maxima.
 
         Max pooling commutes with ReLU (``max(relu(a), relu(b)) = relu(max(a, b))``), so the ReLU

@@ -38,11 +38,10 @@ Public API (all counts are per sample, all times in seconds)
 from __future__ import annotations
 
 import gc
-import math
 import statistics
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import numpy as np
 
