@@ -11,14 +11,20 @@ from a seed drawn at run time. Graded runs (nbgrader, otter) go through
 :func:`scratchcnn.check.grading.grade` instead: the check runs in a separate process, every case
 is counted, and the grade is the share of cases passed (see :mod:`scratchcnn.check.grading`).
 
-Chapter modules (``ch02.py``, ...) register their exercises with :func:`exercise`::
+Chapter modules (``ch02.py``, ...) register their exercises with :func:`exercise`, as a table
+of cases and :class:`~scratchcnn.check.kit.Mistake` records (see :mod:`scratchcnn.check.kit`)::
 
-    @exercise("2.1", "cross-correlation of one channel")
+    MISTAKES = [Mistake("the kernel looks flipped", lambda x, k: corr2d_naive(x, k[::-1, ::-1]), HINT)]
+
+    @exercise("2.1", "cross-correlation of one channel", numpy_only=True)
     def _(corr2d):
-        x, k = ...
-        expect_close(call(corr2d, x, k, case="3x3 ramp"), reference(x, k),
-                     case="3x3 ramp", hint="...")
-        return "4 cases, including a non-square kernel"
+        for case, x, k in cases():  # fixed, named cases, then HIDDEN random ones from hidden_rng()
+            with scored(case):
+                got = result_array(call(corr2d, x, k, case=case), ..., case)
+                if not same(got, corr2d_naive(x, k)):
+                    diagnose(got, (x, k), MISTAKES, case, same)
+                    expect_close(got, corr2d_naive(x, k), case=case, hint="...")
+        return "summary of what was verified"
 """
 
 from __future__ import annotations
