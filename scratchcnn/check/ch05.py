@@ -22,7 +22,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..layers import SoftmaxCrossEntropy, softmax
 from ..naive import col2im_naive, conv_backward_naive, maxpool_backward_naive
-from . import HIDDEN, call, exercise, expect_close, fail, hidden_rng, result_array, same, scored
+from . import HIDDEN, Mistake, call, diagnose, exercise, expect_close, fail, hidden_rng, result_array, same, scored
 
 _close = partial(same, atol=1e-9)  # this chapter's gradients are O(1e-2): a tighter atol
 
@@ -376,10 +376,10 @@ def _affine_cases(rng: np.random.Generator):
         yield f"hidden random case {i + 1}: N = {n}, D = {d}, M = {m}", hidden.standard_normal((n, d)), hidden.standard_normal((d, m))
 
 
-Mistake = tuple  # (a wrong result, or the wrong shape as a tuple of ints; problem; hint)
+PartMistake = tuple  # (a wrong result, or the wrong shape as a tuple of ints; problem; hint)
 
 
-def _check_part(got, expected: np.ndarray, case: str, name: str, mistakes: list[Mistake]) -> None:
+def _check_part(got, expected: np.ndarray, case: str, name: str, mistakes: list[PartMistake]) -> None:
     """Compare one of dx, dW, db with ``expected``, naming the first of ``mistakes`` it matches."""
     got = result_array(got, expected.shape, case, name)
     for mistake, problem, hint in mistakes:
@@ -393,7 +393,7 @@ def _check_part(got, expected: np.ndarray, case: str, name: str, mistakes: list[
     expect_close(got, expected, case=case, name=name, hint=AFFINE_RULES)
 
 
-def _dx_mistakes(dout, x, W, dx) -> list[Mistake]:
+def _dx_mistakes(dout, x, W, dx) -> list[PartMistake]:
     (n, d), m = x.shape, W.shape[1]
     rule = "dx = dout @ W.T has the shape of x, (N, D)"
     found = [((d, n), "dx is transposed", rule), (dx.T, "dx is transposed", rule)]
@@ -402,14 +402,14 @@ def _dx_mistakes(dout, x, W, dx) -> list[Mistake]:
     return found
 
 
-def _dW_mistakes(dout, x, W, dW) -> list[Mistake]:
+def _dW_mistakes(dout, x, W, dW) -> list[PartMistake]:
     (n, d), m = x.shape, W.shape[1]
     problem = "dW is transposed (dout.T @ x instead of x.T @ dout)"
     hint = "dW = x.T @ dout has the shape of W, (D, M): each weight gets one gradient entry"
     return [((m, d), problem, hint), (dW.T, problem, hint), (dW / n, f"dW is divided by N = {n}", ALREADY_IN_DOUT)]
 
 
-def _db_mistakes(dout, x, W, db) -> list[Mistake]:
+def _db_mistakes(dout, x, W, db) -> list[PartMistake]:
     n, m = dout.shape
     rule = "db = dout.sum(axis=0), shape (M,): b was added to every image, so every image adds to db"
     if n == 1:
@@ -487,24 +487,19 @@ def _conv_dW_shape(got: tuple, expected: tuple, n: int, case: str) -> None:
     fail(case, problem, "K = H - H_out + 1 (stride 1, no padding); " + CONV_DW)
 
 
-def _conv_dW_mistake(got: np.ndarray, expected: np.ndarray, dout: np.ndarray, x: np.ndarray) -> tuple[str, str] | None:
-    n, c = x.shape[:2]
-    f, k = dout.shape[1], expected.shape[-1]
-    if _close(got, expected[..., ::-1, ::-1]):
-        return "dW looks flipped (rotated by 180 degrees): the kernel gradient was flipped", NO_FLIP
-    if _close(got, _conv_dW(dout[..., ::-1, ::-1].copy(), x, k)):
-        return (
-            "dW looks like a true convolution of x with dout (scipy.signal.convolve2d), which flips "
-            "dout: the upstream gradient was flipped",
-            NO_FLIP,
-        )
-    if c == f and _close(got, expected.transpose(1, 0, 2, 3)):
-        return "dW[f, c] and dW[c, f] are swapped", "dW has shape (F, C, K, K): filter first, then channel; " + CONV_DW
-    if n > 1 and _close(got, expected / n):
-        return f"dW is the mean over the batch, N = {n} times too small", ALREADY_IN_DOUT
-    if n > 1 and _close(got, _conv_dW(dout[:1], x[:1], k)):
-        return "dW holds only the first image's contribution: the sum over the batch is missing", CONV_DW
-    return None
+CONV_DW_MISTAKES = [
+    Mistake("dW looks flipped (rotated by 180 degrees): the kernel gradient was flipped",
+            lambda dout, x, k: _conv_dW(dout, x, k)[..., ::-1, ::-1], NO_FLIP),
+    Mistake("dW looks like a true convolution of x with dout (scipy.signal.convolve2d), which flips dout: the "
+            "upstream gradient was flipped", lambda dout, x, k: _conv_dW(dout[..., ::-1, ::-1].copy(), x, k), NO_FLIP),
+    Mistake("dW[f, c] and dW[c, f] are swapped", lambda dout, x, k: _conv_dW(dout, x, k).transpose(1, 0, 2, 3),
+            "dW has shape (F, C, K, K): filter first, then channel; " + CONV_DW,
+            when=lambda dout, x, k: dout.shape[1] == x.shape[1]),
+    Mistake(lambda dout, x, k: f"dW is the mean over the batch, N = {x.shape[0]} times too small",
+            lambda dout, x, k: _conv_dW(dout, x, k) / x.shape[0], ALREADY_IN_DOUT, when=lambda dout, x, k: x.shape[0] > 1),
+    Mistake("dW holds only the first image's contribution: the sum over the batch is missing",
+            lambda dout, x, k: _conv_dW(dout[:1], x[:1], k), CONV_DW, when=lambda dout, x, k: x.shape[0] > 1),
+]
 
 
 @exercise("5.4", "convolution backward: the weight gradient dW")
@@ -520,9 +515,7 @@ def _check_conv_dw(conv_backward_dW) -> str:
             if got.shape != expected.shape:
                 _conv_dW_shape(got.shape, expected.shape, n, case)
             if not _close(got, expected):
-                found = _conv_dW_mistake(got, expected, dout, x)
-                if found:
-                    fail(case, *found)
+                diagnose(got, (dout, x, k), CONV_DW_MISTAKES, case, _close)
                 expect_close(got, expected, case=case, name="dW", hint=CONV_DW)
             count += 1
     return f"{count} cases, the book's 8 filters on 28 x 28 images included"
