@@ -570,20 +570,19 @@ def _dx_cases(rng: np.random.Generator):
                hidden.standard_normal((n, f, ho, wo)), hidden.standard_normal((f, c, k, k)))
 
 
-def _dx_mistake(got, dout, W):
-    n, f = dout.shape[:2]
-    c, k = W.shape[1], W.shape[2]
-    if k > 1 and _close(got, _conv_dx(dout, W[:, :, ::-1, ::-1])):
-        return ("dx looks like it used every kernel rotated by 180 degrees",
-                "no flip in the loop form: each window of dx receives dout[n, f, i, j] * W[f] as it is. " + CONV_DX)
-    if f == c and f > 1 and _close(got, _conv_dx(dout, W.transpose(1, 0, 2, 3))):
-        return "the filter and channel axes of W are swapped", "W is (F, C, K, K): W[f] is (C, K, K). " + CONV_DX
-    if f > 1 and _close(got, _conv_dx(dout[:, :1], W[:1])):
-        return "dx holds only the first filter's contribution: the sum over the filters is missing", CONV_DX
-    if k > 1 and _close(got, _conv_dx_assigned(dout, W)):
-        return ("where windows overlap, only the last window's gradient survived: it was assigned, not added",
-                "a pixel inside several windows receives the SUM of their gradients: dx[...] += ..., not =")
-    return None
+CONV_DX_MISTAKES = [
+    Mistake("dx looks like it used every kernel rotated by 180 degrees",
+            lambda dout, W: _conv_dx(dout, W[:, :, ::-1, ::-1]),
+            "no flip in the loop form: each window of dx receives dout[n, f, i, j] * W[f] as it is. " + CONV_DX,
+            when=lambda dout, W: W.shape[2] > 1),
+    Mistake("the filter and channel axes of W are swapped", lambda dout, W: _conv_dx(dout, W.transpose(1, 0, 2, 3)),
+            "W is (F, C, K, K): W[f] is (C, K, K). " + CONV_DX, when=lambda dout, W: W.shape[0] == W.shape[1] > 1),
+    Mistake("dx holds only the first filter's contribution: the sum over the filters is missing",
+            lambda dout, W: _conv_dx(dout[:, :1], W[:1]), CONV_DX, when=lambda dout, W: W.shape[0] > 1),
+    Mistake("where windows overlap, only the last window's gradient survived: it was assigned, not added",
+            _conv_dx_assigned, "a pixel inside several windows receives the SUM of their gradients: dx[...] += ..., not =",
+            when=lambda dout, W: W.shape[2] > 1),
+]
 
 
 @exercise("5.5", "convolution backward: the input gradient dx, with loops")
@@ -602,9 +601,7 @@ def _check_conv_dx(conv_backward_dx) -> str:
                     hint = "dx has the shape of x, not of dout: each side is H_out + K - 1 (stride 1, no padding)"
                 fail(case, f"dx should have shape {expected.shape}, got {got.shape}", hint)
             if not _close(got, expected):
-                found = _dx_mistake(got, dout, W)
-                if found:
-                    fail(case, *found)
+                diagnose(got, (dout, W), CONV_DX_MISTAKES, case, _close)
                 expect_close(got, expected, case=case, name="dx", hint=CONV_DX)
             count += 1
     return f"{count} cases: overlapping windows, several filters and channels, 8 filters as in the book's layer"
