@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 
 from ..preprocess import Standardizer, add_channel_axis, scale01
-from . import HIDDEN, call, exercise, expect_close, fail, hidden_rng, same, scored, tolerance
+from . import HIDDEN, Mistake, call, diagnose, exercise, expect_close, fail, hidden_rng, same, scored, tolerance
 
 _close = partial(same, atol=1e-7)  # values in [0, 1] and standardised pixels
 
@@ -57,6 +57,27 @@ def _prepare_shape_hint(shape: tuple, x_shape: tuple) -> str:
     return f"(N, H, W) = {x_shape} becomes (N, 1, H, W) = {(n, 1, h, w)}"
 
 
+def _f64(x):
+    return x.astype(np.float64)[:, None]  # (N, 1, H, W)
+
+
+PREPARE_MISTAKES = [
+    Mistake("the pixels are not scaled: they still run from 0 to 255", _f64, "divide by 255"),
+    Mistake("the pixels are shifted to [-0.5, 0.5]", lambda x: _f64(x) / 255 - 0.5,
+            "that is the seed's x/255 - 0.5; this exercise asks for [0, 1]: x / 255"),
+    Mistake("every pixel is 0 or 1: that is integer division", lambda x: x[:, None] // 255,
+            "use true division, x / 255 (or x.astype(np.float32) / 255)"),
+    Mistake("the pixels are divided by 256", lambda x: _f64(x) / 256,
+            "the brightest uint8 value is 255: divide by 255 so that white is exactly 1"),
+    Mistake("the pixels are divided by this batch's brightest pixel", lambda x: _f64(x) / _f64(x).max(),
+            "divide by 255, the fixed maximum of uint8: a batch without pure white would otherwise be scaled "
+            "differently from the others", when=lambda x: x.max() > 0),
+    Mistake("the pixels are min-max scaled with this batch's extremes",
+            lambda x: (_f64(x) - x.min()) / (float(x.max()) - float(x.min())),
+            "divide by 255: the scale must not depend on which images are in the batch", when=lambda x: x.max() > x.min()),
+]
+
+
 @exercise("1.1", "images as float32 (N, 1, H, W) in [0, 1]", numpy_only=True)
 def _check_prepare(prepare_images) -> str:
     rng = np.random.default_rng(101)
@@ -75,21 +96,7 @@ def _check_prepare(prepare_images) -> str:
             if got.dtype.kind not in "fiub":
                 fail(case, f"expected float32 numbers, got dtype {got.dtype}")
             if not _close(got, expected):
-                xf = x.astype(np.float64)[:, None]
-                variants = [
-                    (xf, "the pixels are not scaled: they still run from 0 to 255", "divide by 255"),
-                    (xf / 255 - 0.5, "the pixels are shifted to [-0.5, 0.5]", "that is the seed's x/255 - 0.5; this exercise asks for [0, 1]: x / 255"),
-                    (x[:, None] // 255, "every pixel is 0 or 1: that is integer division", "use true division, x / 255 (or x.astype(np.float32) / 255)"),
-                    (xf / 256, "the pixels are divided by 256", "the brightest uint8 value is 255: divide by 255 so that white is exactly 1"),
-                    (xf / xf.max(), "the pixels are divided by this batch's brightest pixel", "divide by 255, the fixed maximum of uint8: a batch without pure white would otherwise be scaled differently from the others"),
-                ]
-                if xf.max() > xf.min():
-                    variants.append(
-                        ((xf - xf.min()) / (xf.max() - xf.min()), "the pixels are min-max scaled with this batch's extremes", "divide by 255: the scale must not depend on which images are in the batch")
-                    )
-                for value, problem, hint in variants:
-                    if _close(got, value):
-                        fail(case, problem, hint)
+                diagnose(got, (x,), PREPARE_MISTAKES, case, _close)
                 expect_close(got, expected, case=case, hint="X / 255 with a channel axis: X[:, None] / 255")
             if got.dtype != np.float32:
                 fail(
