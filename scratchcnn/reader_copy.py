@@ -674,14 +674,16 @@ def install_cell_source(install_spec: str) -> str:
 
     ``!{sys.executable} -m pip`` rather than ``%pip``: the magic always ends with "Note: you may
     need to restart the kernel", although nothing that Colab has imported changes (pip keeps every
-    package that already satisfies the requirements and adds only what is missing).
+    package that already satisfies the requirements and adds only what is missing). Every line
+    fits the site's 88-column code box.
     """
     return (
-        "# In Colab, install the book's helper package first (anywhere else it is installed already).\n"
+        "# In Colab, install the book's helper package (elsewhere it is installed already).\n"
         "import sys\n"
         "\n"
+        f'PACKAGE = "{install_spec}"\n'
         'if "google.colab" in sys.modules:\n'
-        f'    !{{sys.executable}} -m pip install -q "{install_spec}"\n'
+        '    !{sys.executable} -m pip install -q "{PACKAGE}"\n'
     )
 
 
