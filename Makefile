@@ -12,7 +12,7 @@ NB     ?= notebooks/*.ipynb
 SCRATCHCNN_DATA ?= offline
 export SCRATCHCNN_DATA
 
-.PHONY: install book test unit execute bench assignments colab colab-check test-oldest clean
+.PHONY: install book test unit execute bench assignments colab colab-check test-oldest times clean
 
 install: $(STAMP)
 
@@ -65,6 +65,13 @@ colab-check: install
 # two chapters run against them, in a venv of their own.
 test-oldest:
 	$(PYTHON) tools/test_oldest.py --venv _build/oldest-venv
+
+# How long each chapter takes, on the sample and on full-size data (book/chapter_times.md, which
+# book/setup.md includes). FULL is the full-size data: the real MNIST (auto) or Debian's
+# Fashion-MNIST folder as the stand-in on a machine without network.
+FULL ?= /usr/share/datasets/fashion-mnist
+times: install
+	$(PY) tools/time_chapters.py --full $(FULL)
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

