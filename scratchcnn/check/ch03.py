@@ -243,6 +243,16 @@ def _wrong_reshape(x: np.ndarray, k: int) -> np.ndarray:
     return x[:, :, : ho * k, : wo * k].reshape(n, c, ho, wo, k, k).mean(axis=(4, 5))
 
 
+AVGPOOL_MISTAKES = [
+    Mistake("the values are each window's maximum: that is max pooling", lambda x, k: _pool_naive(x, k, k, np.max),
+            "take the mean over the window axes"),
+    Mistake("the windows are not k x k squares: reshape(N, C, H // k, W // k, k, k) cuts each image row into "
+            "pieces of k consecutive pixels instead", _wrong_reshape,
+            "in memory, a row's pixels are contiguous: reshape to (N, C, H // k, k, W // k, k) (row block, row in "
+            "block, column block, column in block) and average axes (3, 5)"),
+]
+
+
 @exercise("3.3", "average pooling by a reshape")
 def _check_avgpool(avgpool_forward) -> str:
     rng = np.random.default_rng(2033)
@@ -272,16 +282,7 @@ def _check_avgpool(avgpool_forward) -> str:
                     "(N, C, H, W) -> (N, C, H // k, k, W // k, k), then the mean over the two window axes 3 and 5",
                 )
             if not same(got, expected):
-                if same(got, _pool_naive(x, k, k, np.max)):
-                    fail(case, "the values are each window's maximum: that is max pooling", "take the mean over the window axes")
-                if same(got, _wrong_reshape(x, k)):
-                    fail(
-                        case,
-                        "the windows are not k x k squares: reshape(N, C, H // k, W // k, k, k) cuts "
-                        "each image row into pieces of k consecutive pixels instead",
-                        "in memory, a row's pixels are contiguous: reshape to (N, C, H // k, k, W // k, k) "
-                        "(row block, row in block, column block, column in block) and average axes (3, 5)",
-                    )
+                diagnose(got, (x, k), AVGPOOL_MISTAKES, case, same)
                 expect_close(
                     got,
                     expected,
