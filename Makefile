@@ -12,7 +12,7 @@ NB     ?= notebooks/*.ipynb
 SCRATCHCNN_DATA ?= offline
 export SCRATCHCNN_DATA
 
-.PHONY: install book test unit execute bench assignments colab colab-check test-oldest times clean
+.PHONY: install lint book test unit execute bench assignments colab colab-check test-oldest times clean
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ book: install
 
 test: install
 	SCRATCHCNN_DATA=sample $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
+
+# ruff: lint (E, F, I, UP, B, complexity) and formatting, as configured in pyproject.toml.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The fast tier: the package's unit tests without the slow ones, the notebooks, the site or the
 # browser (about a minute on a quiet 2-core machine).
