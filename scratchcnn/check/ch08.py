@@ -107,6 +107,22 @@ def _col2im_cases(rng: np.random.Generator):
                *make(n, c, h, w, k, s, dtype))
 
 
+def _swapped_offsets(dcols: np.ndarray, x_shape: tuple, k: int, stride: int) -> np.ndarray:
+    """The mistake of reading the rows of dcols as (c, q, p) instead of (c, p, q)."""
+    swapped = dcols.reshape(x_shape[1], k, k, -1).transpose(0, 2, 1, 3).reshape(dcols.shape)
+    return _col2im(swapped, x_shape, k, stride)
+
+
+COL2IM_MISTAKES = [
+    Mistake("the offsets p and q inside the window seem swapped", _swapped_offsets, LAYOUT,
+            when=lambda dcols, x_shape, k, stride: k > 1),
+    Mistake(lambda dcols, x_shape, k, stride: f"the windows seem to be placed one pixel apart, ignoring the stride {stride}",
+            lambda dcols, x_shape, k, stride: _col2im(dcols, x_shape, k, stride, place=1),
+            "window (i, j) starts at row i*stride and column j*stride: slice dx[..., p : p + stride*H_out : stride, ...]",
+            when=lambda dcols, x_shape, k, stride: stride > 1),
+]
+
+
 @exercise("8.1", "col2im: adding overlapping windows' gradients back")
 def _check_col2im(col2im) -> str:
     rng = np.random.default_rng(2028)
@@ -136,16 +152,8 @@ def _check_col2im(col2im) -> str:
                         "dx is wrong only at pixels that no window covers: they must be 0",
                         "start from np.zeros(x_shape, dtype=dcols.dtype), not np.empty (which holds whatever was in memory)",
                     )
-                c = x_shape[1]
-                swapped = dcols.reshape(c, k, k, -1).transpose(0, 2, 1, 3).reshape(dcols.shape)
-                if k > 1 and np.allclose(got_arr, _col2im(swapped, x_shape, k, stride), **tol):
-                    fail(case, "the offsets p and q inside the window seem swapped", LAYOUT)
-                if stride > 1 and np.allclose(got_arr, _col2im(dcols, x_shape, k, stride, place=1), **tol):
-                    fail(
-                        case,
-                        f"the windows seem to be placed one pixel apart, ignoring the stride {stride}",
-                        "window (i, j) starts at row i*stride and column j*stride: slice dx[..., p : p + stride*H_out : stride, ...]",
-                    )
+                diagnose(got_arr, (dcols, x_shape, k, stride), COL2IM_MISTAKES, case,
+                         lambda a, b: np.allclose(a, b, **tol))
                 expect_close(got_arr, expected, case=case, name="dx", hint=LAYOUT, **tol)
             if isinstance(got, np.ndarray) and got.dtype != dcols.dtype:
                 fail(
