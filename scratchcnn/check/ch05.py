@@ -62,53 +62,58 @@ def _softmax_ce_cases(rng: np.random.Generator):
         yield f"hidden random case {i + 1}: {dtype.__name__} logits ({n}, {k}), rows far apart", z.astype(dtype), hidden.integers(0, k, n)
 
 
-def _softmax_ce_diagnosis(got: np.ndarray, logits: np.ndarray, labels: np.ndarray) -> tuple[str, str] | None:
-    """Name the classic mistake ``got`` matches, as ``(problem, hint)``, or None."""
-    n, k = logits.shape
-    p = softmax(logits.astype(np.float64))
-    onehot = np.eye(k)[labels]
-    right = (p - onehot) / n
-    every_label = p.copy()
-    every_label[:, labels] -= 1  # the classic p[:, labels] -= 1: every row loses 1 at every label present
-    if len(set(labels.tolist())) > 1 and _close(got, every_label / n):
-        return (
-            "1 was subtracted at every label of the batch in every row: p[:, labels] -= 1 picks whole columns",
-            "subtract 1 only at each row's own label: g[np.arange(N), labels] -= 1 (one entry per row)",
-        )
-    if n > 1 and _close(got, right * n):
-        return (
-            f"the gradient is N = {n} times too large: the 1/N factor of the mean is missing",
-            "divide (p - onehot) by N, the batch size: the loss is the mean over the batch, so each "
-            "image's gradient carries a factor 1/N",
-        )
-    if n > 1 and _close(got, right / n):
-        return (
-            f"the gradient is N = {n} times too small: the 1/N factor was applied twice",
-            "divide by N once: (p - onehot) / N, not (p - onehot) / N**2",
-        )
-    if k != n and _close(got, right * n / k):
-        return (
-            f"the gradient is divided by K = {k} (the number of classes) instead of N = {n}: "
-            "the 1/N factor uses the wrong size",
+def _p(logits: np.ndarray) -> np.ndarray:
+    return softmax(logits.astype(np.float64))
+
+
+def _onehot(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return np.eye(logits.shape[1])[labels]
+
+
+def _right_ce(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return (_p(logits) - _onehot(logits, labels)) / logits.shape[0]
+
+
+def _every_label(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The classic p[:, labels] -= 1: every row loses 1 at every label present."""
+    every_label = _p(logits).copy()
+    every_label[:, labels] -= 1
+    return every_label / logits.shape[0]
+
+
+_batch = lambda logits, labels: logits.shape[0] > 1  # noqa: E731
+_ONEHOT_MISSING = (
+    "subtract 1 at each row's true class: (p - onehot(labels)) / N, e.g. g = p.copy(); g[np.arange(N), labels] -= 1"
+)
+SOFTMAX_CE_MISTAKES = [
+    Mistake("1 was subtracted at every label of the batch in every row: p[:, labels] -= 1 picks whole columns",
+            _every_label, "subtract 1 only at each row's own label: g[np.arange(N), labels] -= 1 (one entry per row)",
+            when=lambda logits, labels: len(set(labels.tolist())) > 1),
+    Mistake(lambda logits, labels: f"the gradient is N = {logits.shape[0]} times too large: the 1/N factor of the "
+            "mean is missing", lambda logits, labels: _right_ce(logits, labels) * logits.shape[0],
+            "divide (p - onehot) by N, the batch size: the loss is the mean over the batch, so each image's "
+            "gradient carries a factor 1/N", when=_batch),
+    Mistake(lambda logits, labels: f"the gradient is N = {logits.shape[0]} times too small: the 1/N factor was "
+            "applied twice", lambda logits, labels: _right_ce(logits, labels) / logits.shape[0],
+            "divide by N once: (p - onehot) / N, not (p - onehot) / N**2", when=_batch),
+    Mistake(lambda logits, labels: f"the gradient is divided by K = {logits.shape[1]} (the number of classes) "
+            f"instead of N = {logits.shape[0]}: the 1/N factor uses the wrong size",
+            lambda logits, labels: _right_ce(logits, labels) * logits.shape[0] / logits.shape[1],
             "the mean is over the N images of the batch, logits.shape[0]",
-        )
-    for scale, how in ((1 / n, "p / N"), (1.0, "p")):
-        if _close(got, p * scale):
-            return (
-                f"the result equals {how}: the one-hot subtraction is missing",
-                "subtract 1 at each row's true class: (p - onehot(labels)) / N, e.g. "
-                "g = p.copy(); g[np.arange(N), labels] -= 1",
-            )
-    if _close(got, -right):
-        return ("the gradient has the wrong sign", "it is p - onehot, not onehot - p: " + MEAN_GRADIENT)
-    if _close(got, -onehot / n):
-        return ("the softmax probabilities are missing: only -onehot / N is left", MEAN_GRADIENT)
-    if n > 1 and _close(got, (softmax(logits.astype(np.float64), axis=0) - onehot) / n):
-        return (
-            "the softmax was taken over the batch axis (axis 0)",
-            "normalise each image's logits over its K classes: softmax along axis 1 (keepdims=True)",
-        )
-    return None
+            when=lambda logits, labels: logits.shape[1] != logits.shape[0]),
+    Mistake("the result equals p / N: the one-hot subtraction is missing",
+            lambda logits, labels: _p(logits) * (1 / logits.shape[0]), _ONEHOT_MISSING),
+    Mistake("the result equals p: the one-hot subtraction is missing", lambda logits, labels: _p(logits),
+            _ONEHOT_MISSING),
+    Mistake("the gradient has the wrong sign", lambda logits, labels: -_right_ce(logits, labels),
+            "it is p - onehot, not onehot - p: " + MEAN_GRADIENT),
+    Mistake("the softmax probabilities are missing: only -onehot / N is left",
+            lambda logits, labels: -_onehot(logits, labels) / logits.shape[0], MEAN_GRADIENT),
+    Mistake("the softmax was taken over the batch axis (axis 0)",
+            lambda logits, labels: (softmax(logits.astype(np.float64), axis=0) - _onehot(logits, labels))
+            / logits.shape[0],
+            "normalise each image's logits over its K classes: softmax along axis 1 (keepdims=True)", when=_batch),
+]
 
 
 @exercise("5.1", "softmax + cross-entropy backward, for the mean loss")
@@ -143,9 +148,7 @@ def _check_softmax_ce(softmax_cross_entropy_backward) -> str:
                     "(softmax is unchanged by a shift), e.g. z - z.max(axis=1, keepdims=True)",
                 )
             if not _close(got, expected):
-                found = _softmax_ce_diagnosis(got, logits, labels)
-                if found:
-                    fail(case, *found)
+                diagnose(got, (logits, labels), SOFTMAX_CE_MISTAKES, case, _close)
                 expect_close(got, expected, case=case, name="dL/dlogits", hint=MEAN_GRADIENT)
             count += 1
     return f"{count} cases, a batch of one and logits near 1000 included"
@@ -235,17 +238,32 @@ def _dout_for(x: np.ndarray, k: int, s: int, rng: np.random.Generator) -> np.nda
     return rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
 
 
+def _assigned(dout: np.ndarray, x: np.ndarray, k: int, s: int) -> np.ndarray:
+    """The mistake of assigning each window's gradient instead of adding it (overlapping windows)."""
+    assigned = np.zeros_like(x)
+    for n, c, i, j, rows, cols in _windows(x, k, s):
+        p, q = np.unravel_index(np.argmax(x[n, c, rows, cols]), (k, k))
+        assigned[n, c, rows.start + p, cols.start + q] = dout[n, c, i, j]
+    return assigned
+
+
+MAXPOOL_BACKWARD_MISTAKES = [
+    Mistake(lambda dout, x, k, s: f"the windows seem to start every K = {k} positions instead of every stride S = {s}",
+            _windows_every_k, "window (i, j) starts at row i*stride and column j*stride; the window size K and the "
+            "stride are different numbers here", when=lambda dout, x, k, s: s != k),
+    Mistake("where overlapping windows share their maximum, only the last window's gradient survived", _assigned,
+            "a position that is the maximum of several windows receives the SUM of their gradients: "
+            "dx[...] += dout[n, c, i, j], not dx[...] = dout[n, c, i, j]", when=lambda dout, x, k, s: s < k),
+]
+
+
 def _pool_diagnosis(got: np.ndarray, x: np.ndarray, dout: np.ndarray, k: int, s: int) -> tuple[str, str] | None:
-    """Find the first window whose gradient went to the wrong place; ``(problem, hint)`` or None."""
+    """Find the first window whose gradient went to the wrong place; ``(problem, hint)`` or None.
+
+    Not a Mistake table: it reads the reader's ``got`` window by window (which tied maximum got the
+    gradient, how many positions did, how much), which no wrong answer made from the inputs can name.
+    """
     tol = 1e-9
-    if s != k:
-        every_k = _windows_every_k(dout, x, k, s)
-        if every_k is not None and _close(got, every_k):
-            return (
-                f"the windows seem to start every K = {k} positions instead of every stride S = {s}",
-                "window (i, j) starts at row i*stride and column j*stride; the window size K and the stride "
-                "are different numbers here",
-            )
     if s >= k:  # non-overlapping windows: each position belongs to at most one window
         covered = np.zeros(x.shape, dtype=bool)
         for n, c, i, j, rows, cols in _windows(x, k, s):
@@ -314,19 +332,7 @@ def _pool_diagnosis(got: np.ndarray, x: np.ndarray, dout: np.ndarray, k: int, s:
                 f"position {tuple(int(v) for v in stray[0])} lies in no pooling window but received gradient",
                 "rows and columns that no window covers did not affect the output: their gradient is 0",
             )
-        return None
-    # Overlapping windows: the classic mistake is assigning instead of adding.
-    assigned = np.zeros_like(x)
-    for n, c, i, j, rows, cols in _windows(x, k, s):
-        p, q = np.unravel_index(np.argmax(x[n, c, rows, cols]), (k, k))
-        assigned[n, c, rows.start + p, cols.start + q] = dout[n, c, i, j]
-    if _close(got, assigned):
-        return (
-            "where overlapping windows share their maximum, only the last window's gradient survived",
-            "a position that is the maximum of several windows receives the SUM of their gradients: "
-            "dx[...] += dout[n, c, i, j], not dx[...] = dout[n, c, i, j]",
-        )
-    return None
+    return None  # overlapping windows (s < k): MAXPOOL_BACKWARD_MISTAKES names their mistake
 
 
 @exercise("5.2", "max pooling backward, first-maximum rule")
@@ -346,6 +352,7 @@ def _check_maxpool(maxpool_backward) -> str:
                     "dout has the (smaller) shape of the pooled output",
                 )
             if not _close(got, expected):
+                diagnose(got, (dout, x, k, s), MAXPOOL_BACKWARD_MISTAKES, case, _close)
                 found = _pool_diagnosis(got, x, dout, k, s)
                 if found:
                     fail(case, *found)
@@ -376,51 +383,65 @@ def _affine_cases(rng: np.random.Generator):
         yield f"hidden random case {i + 1}: N = {n}, D = {d}, M = {m}", hidden.standard_normal((n, d)), hidden.standard_normal((d, m))
 
 
-PartMistake = tuple  # (a wrong result, or the wrong shape as a tuple of ints; problem; hint)
-
-
-def _check_part(got, expected: np.ndarray, case: str, name: str, mistakes: list[PartMistake]) -> None:
-    """Compare one of dx, dW, db with ``expected``, naming the first of ``mistakes`` it matches."""
+def _check_part(got, expected: np.ndarray, case: str, name: str, inputs: tuple, shapes: list, mistakes: list) -> None:
+    """Compare one of dx, dW, db with ``expected``: a wrong shape named from ``shapes``
+    (``(shape, problem, hint)``), wrong values from the Mistake table ``mistakes``."""
     got = result_array(got, expected.shape, case, name)
-    for mistake, problem, hint in mistakes:
-        if isinstance(mistake, tuple):  # a wrong shape
-            if got.shape == mistake and got.shape != expected.shape:
-                fail(case, f"{name} has shape {got.shape}, it should be {expected.shape}: {problem}", hint)
-        elif not _close(got, expected) and _close(got, mistake):
-            fail(case, f"{name} is wrong: {problem}", hint)
+    for shape, problem, hint in shapes:
+        if got.shape == shape and got.shape != expected.shape:
+            fail(case, f"{name} has shape {got.shape}, it should be {expected.shape}: {problem}", hint)
     if got.shape != expected.shape:
         fail(case, f"{name} should have shape {expected.shape}, got {got.shape}", AFFINE_RULES)
+    if not _close(got, expected):
+        diagnose(got, inputs, mistakes, case, _close)
     expect_close(got, expected, case=case, name=name, hint=AFFINE_RULES)
 
 
-def _dx_mistakes(dout, x, W, dx) -> list[PartMistake]:
-    (n, d), m = x.shape, W.shape[1]
-    rule = "dx = dout @ W.T has the shape of x, (N, D)"
-    found = [((d, n), "dx is transposed", rule), (dx.T, "dx is transposed", rule)]
-    if d == m:  # only then does dout @ W (W not transposed) have a shape at all
-        found.append((dout @ W, "W is used without transposing", "dx = dout @ W.T: input d collects W[d, m] * dout[n, m]"))
-    return found
+_DX_RULE = "dx = dout @ W.T has the shape of x, (N, D)"
+_DW_TRANSPOSED = "dW is transposed (dout.T @ x instead of x.T @ dout)"
+_DW_RULE = "dW = x.T @ dout has the shape of W, (D, M): each weight gets one gradient entry"
+_DB_RULE = "db = dout.sum(axis=0), shape (M,): b was added to every image, so every image adds to db"
 
 
-def _dW_mistakes(dout, x, W, dW) -> list[PartMistake]:
-    (n, d), m = x.shape, W.shape[1]
-    problem = "dW is transposed (dout.T @ x instead of x.T @ dout)"
-    hint = "dW = x.T @ dout has the shape of W, (D, M): each weight gets one gradient entry"
-    return [((m, d), problem, hint), (dW.T, problem, hint), (dW / n, f"dW is divided by N = {n}", ALREADY_IN_DOUT)]
+def _dx_shapes(dout, x, W) -> list:
+    (n, d) = x.shape
+    return [((d, n), "dx is transposed", _DX_RULE)]
 
 
-def _db_mistakes(dout, x, W, db) -> list[PartMistake]:
+def _dW_shapes(dout, x, W) -> list:
+    d, m = W.shape
+    return [((m, d), _DW_TRANSPOSED, _DW_RULE)]
+
+
+def _db_shapes(dout, x, W) -> list:
     n, m = dout.shape
-    rule = "db = dout.sum(axis=0), shape (M,): b was added to every image, so every image adds to db"
     if n == 1:
-        return [((n, m), "the sum over the batch is missing (the batch axis is still there)", rule)]
+        return [((n, m), "the sum over the batch is missing (the batch axis is still there)", _DB_RULE)]
     return [
-        ((n, m), "the sum over the batch is missing", rule),
-        ((1, m), "db kept the batch axis (keepdims=True?)", rule),
-        ((n,), "the sum runs over the wrong axis (the outputs, axis 1)", "sum over the batch, axis 0: " + rule),
-        (dout.mean(axis=0), f"db is the mean over the batch, N = {n} times too small", ALREADY_IN_DOUT),
-        (dout[0], "db holds only the first image's gradient: the sum over the batch is missing", rule),
+        ((n, m), "the sum over the batch is missing", _DB_RULE),
+        ((1, m), "db kept the batch axis (keepdims=True?)", _DB_RULE),
+        ((n,), "the sum runs over the wrong axis (the outputs, axis 1)", "sum over the batch, axis 0: " + _DB_RULE),
     ]
+
+
+_many = lambda dout, x, W: x.shape[0] > 1  # noqa: E731
+DX_MISTAKES = [
+    Mistake("dx is wrong: dx is transposed", lambda dout, x, W: (dout @ W.T).T, _DX_RULE),
+    Mistake("dx is wrong: W is used without transposing", lambda dout, x, W: dout @ W,
+            "dx = dout @ W.T: input d collects W[d, m] * dout[n, m]", when=lambda dout, x, W: W.shape[0] == W.shape[1]),
+]
+DW_MISTAKES = [
+    Mistake(f"dW is wrong: {_DW_TRANSPOSED}", lambda dout, x, W: (x.T @ dout).T, _DW_RULE),
+    Mistake(lambda dout, x, W: f"dW is wrong: dW is divided by N = {x.shape[0]}",
+            lambda dout, x, W: x.T @ dout / x.shape[0], ALREADY_IN_DOUT),
+]
+DB_MISTAKES = [
+    Mistake(lambda dout, x, W: f"db is wrong: db is the mean over the batch, N = {x.shape[0]} times too small",
+            lambda dout, x, W: dout.mean(axis=0), ALREADY_IN_DOUT, when=_many),
+    Mistake("db is wrong: db holds only the first image's gradient: the sum over the batch is missing",
+            lambda dout, x, W: dout[0], _DB_RULE, when=_many),
+]
+AFFINE_PARTS = ((_dx_shapes, DX_MISTAKES), (_dW_shapes, DW_MISTAKES), (_db_shapes, DB_MISTAKES))
 
 
 @exercise("5.3", "affine backward: dx, dW, db")
@@ -435,8 +456,8 @@ def _check_affine(affine_backward) -> str:
             if not isinstance(raw, (tuple, list)) or len(raw) != 3:
                 what = type(raw).__name__ + (f" of {len(raw)} items" if isinstance(raw, (tuple, list)) else "")
                 fail(case, f"the function should return three arrays (dx, dW, db), got a {what}", "return dx, dW, db")
-            for (name, want), got, mistakes in zip(expected.items(), raw, (_dx_mistakes, _dW_mistakes, _db_mistakes)):
-                _check_part(got, want, case, name, mistakes(dout, x, W, want))
+            for (name, want), got, (shapes, mistakes) in zip(expected.items(), raw, AFFINE_PARTS):
+                _check_part(got, want, case, name, (dout, x, W), shapes(dout, x, W), mistakes)
             count += 1
     return f"{count} cases, a batch of one and a square layer included"
 
