@@ -264,6 +264,27 @@ def _ce_cases(rng: np.random.Generator):
                z.astype(dtype), hidden.integers(0, k, n))
 
 
+def _ce(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The mean cross-entropy, in float64."""
+    return float(-_log_softmax(logits)[np.arange(len(labels)), labels].mean())
+
+
+CE_MISTAKES = [
+    Mistake(lambda got, logits, labels: f"the loss is {len(labels)} times too large ({got:.6g} instead of "
+            f"{_ce(logits, labels):.6g}): the per-example losses were summed, not averaged",
+            lambda logits, labels: len(labels) * _ce(logits, labels),
+            "the loss is the mean, -(1/N) sum_n log p[n, y_n]: divide by N (the missing 1/N keeps the loss, and "
+            "the learning rate that suits it, tied to the batch size)",
+            when=lambda logits, labels: len(labels) > 1, quotes_answer=True),
+    Mistake(lambda got, logits, labels: f"the loss has the wrong sign ({got:.6g} instead of {_ce(logits, labels):.6g})",
+            lambda logits, labels: -_ce(logits, labels), "cross-entropy is -log p of the right class: it is >= 0",
+            quotes_answer=True),
+    Mistake("the loss averages log p over every label for every example",
+            lambda logits, labels: float(-_log_softmax(logits)[:, labels].mean()),
+            "pick one entry per row: logp[np.arange(N), labels]", when=lambda logits, labels: len(labels) > 1),
+]
+
+
 @exercise("4.3", "the mean cross-entropy loss, by log-sum-exp")
 def _check_cross_entropy(cross_entropy) -> str:
     rng = np.random.default_rng(2043)
@@ -300,18 +321,8 @@ def _check_cross_entropy(cross_entropy) -> str:
             if math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
                 n_cases += 1
                 continue
-            if n > 1 and math.isclose(got, n * expected, rel_tol=rtol, abs_tol=atol):
-                fail(
-                    case,
-                    f"the loss is {n} times too large ({got:.6g} instead of {expected:.6g}): the per-example losses were summed, not averaged",
-                    "the loss is the mean, -(1/N) sum_n log p[n, y_n]: divide by N (the missing 1/N keeps the "
-                    "loss, and the learning rate that suits it, tied to the batch size)",
-                )
-            if math.isclose(got, -expected, rel_tol=rtol, abs_tol=atol):
-                fail(case, f"the loss has the wrong sign ({got:.6g} instead of {expected:.6g})", "cross-entropy is -log p of the right class: it is >= 0")
-            wrong_pick = float(-logp[:, labels].mean())
-            if n > 1 and math.isclose(got, wrong_pick, rel_tol=rtol, abs_tol=atol):
-                fail(case, "the loss averages log p over every label for every example", "pick one entry per row: logp[np.arange(N), labels]")
+            diagnose(got, (logits, labels), CE_MISTAKES, case,
+                     lambda a, b: math.isclose(a, b, rel_tol=rtol, abs_tol=atol))
             if expected > 50 and got < expected:
                 fail(
                     case,

@@ -73,13 +73,15 @@ class Mistake:
     ``make(*inputs)`` returns what the mistaken code would return for the case's inputs (or
     None when the mistake cannot be told apart on these inputs); ``when(*inputs)`` says whether
     the mistake is worth trying at all (e.g. a stride mistake only when the stride is not 1).
-    ``name`` and ``hint`` may be functions of the inputs too, to quote the case's sizes.
+    ``name`` and ``hint`` may be functions of the inputs too, to quote the case's sizes; with
+    ``quotes_answer``, they are called as ``name(got, *inputs)``, to quote the reader's value.
     """
 
     name: str | Callable[..., str]  # what went wrong, said to the reader: "the bias b seems not to be added"
     make: Callable[..., object]
     hint: str | Callable[..., str]
     when: Callable[..., bool] = field(default=lambda *inputs: True)
+    quotes_answer: bool = False
 
 
 @dataclass
@@ -154,6 +156,7 @@ def diagnose(got, inputs: Sequence, mistakes: Sequence[Mistake], case: str, same
         except Exception:  # noqa: BLE001 - a mistake that cannot be formed on these inputs
             continue
         if wrong is not None and same(got, wrong):
-            name = mistake.name(*inputs) if callable(mistake.name) else mistake.name
-            hint = mistake.hint(*inputs) if callable(mistake.hint) else mistake.hint
+            said = (got, *inputs) if mistake.quotes_answer else tuple(inputs)
+            name = mistake.name(*said) if callable(mistake.name) else mistake.name
+            hint = mistake.hint(*said) if callable(mistake.hint) else mistake.hint
             fail(case, name, hint)
