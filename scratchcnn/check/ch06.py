@@ -27,7 +27,7 @@ import numpy as np
 from ..layers import Affine, Conv2D, Flatten, MaxPool2D, ReLU, Sequential
 from .kit import graded
 from . import _two_numbers
-from . import HIDDEN, expected_got, hidden_rng, scored, rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, same
+from . import HIDDEN, Mistake, diagnose, expected_got, hidden_rng, scored, rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, same
 
 SGD_RULE = "for every name: params[name] -= lr * grads[name] (in place, so the layer's own array changes)"
 MOMENTUM_RULE = (
@@ -119,6 +119,15 @@ def _sgd_cases(rng: np.random.Generator):
         yield f"hidden random case {i + 1}: {len(shapes)} {np.dtype(dtype).name} parameters, lr = {lr}", params, grads, lr
 
 
+SGD_MISTAKES = [  # made from (params before the step, grads, lr); compared with what the layers now hold
+    Mistake("the parameters moved in the direction of the gradient (w + lr * g): uphill",
+            lambda w, g, lr: {k: w[k] + lr * g[k] for k in w},
+            "the gradient points to where the loss grows fastest; descend: w -= lr * g"),
+    Mistake("the step ignores the learning rate: w - g", lambda w, g, lr: {k: w[k] - g[k] for k in w},
+            "scale the gradient by lr: w -= lr * g", when=lambda w, g, lr: lr != 1),
+]
+
+
 @exercise("6.1", "one SGD step, in place")
 def _check_sgd(sgd_step) -> str:
     rng = np.random.default_rng(601)
@@ -162,11 +171,7 @@ def _check_sgd(sgd_step) -> str:
                          "sgd_step returns nothing; it changes the parameters themselves. " + IN_PLACE)
                 fail(case, "the parameters did not change at all",
                      "a loop `for name, w in params.items(): w = w - lr * grads[name]` only rebinds the name w. " + IN_PLACE)
-            if _all_close(moved, {k: before[k] + lr * grads_before[k] for k in before}, **tol):
-                fail(case, "the parameters moved in the direction of the gradient (w + lr * g): uphill",
-                     "the gradient points to where the loss grows fastest; descend: w -= lr * g")
-            if lr != 1 and _all_close(moved, {k: before[k] - grads_before[k] for k in before}, **tol):
-                fail(case, "the step ignores the learning rate: w - g", "scale the gradient by lr: w -= lr * g")
+            diagnose(moved, (before, grads_before, lr), SGD_MISTAKES, case, lambda a, b: _all_close(a, b, **tol))
             done = [k for k in before if _close(moved[k], expected[k], **tol)]
             stale = [k for k in before if np.array_equal(moved[k], before[k])]
             if done and stale:
@@ -259,6 +264,20 @@ _MOMENTUM_MISTAKES = {
 }
 
 
+def _momentum_mistake(variant: str, problem: str, hint: str, **kw) -> Mistake:
+    """The mistaken rule ``variant`` of :func:`_momentum_reference`: the parameters after step t."""
+    return Mistake(problem, lambda start, grad_seq, lr, mu, t: _momentum_reference(start, grad_seq, lr, mu, variant)[t],
+                   hint, **kw)
+
+
+MOMENTUM_MISTAKES = [
+    _momentum_mistake("forgetful", *_MOMENTUM_MISTAKES["forgetful"],
+                      when=lambda start, grad_seq, lr, mu, t: t > 0),  # on step 1 plain SGD is right
+    *(_momentum_mistake(variant, problem, hint) for variant, (problem, hint) in _MOMENTUM_MISTAKES.items()
+      if variant != "forgetful"),
+]
+
+
 @exercise("6.2", "SGD with momentum, velocity kept between steps")
 def _check_momentum(momentum_step) -> str:
     rng = np.random.default_rng(602)
@@ -288,11 +307,8 @@ def _check_momentum(momentum_step) -> str:
                 if t == 0 and all(np.array_equal(params[k], start[k]) for k in start):
                     fail(step_case, "the parameters did not change on the first step",
                          "compute the new velocity first (it starts at zero), then add it: v = momentum * v - lr * g; w += v")
-                for variant, (problem, hint) in _MOMENTUM_MISTAKES.items():
-                    if _all_close(params, _momentum_reference(start, grad_seq, lr, mu, variant)[t], **tol):
-                        if variant == "forgetful" and t == 0:
-                            continue
-                        fail(step_case, problem, hint)
+                diagnose(params, (start, grad_seq, lr, mu, t), MOMENTUM_MISTAKES, step_case,
+                         lambda a, b: _all_close(a, b, **tol))
                 if n_cases and t == 0:
                     fail(step_case, "the first step of a new optimizer (a new, empty velocity dict) is wrong, although "
                                     "the earlier cases passed: the velocity seems to be kept somewhere else (a global "
@@ -348,6 +364,51 @@ def _integer_division(accuracy) -> bool:
     return all_right == 1 and half_right == 0
 
 
+def _near(rel: float, abs_: float):
+    return lambda a, b: math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
+
+
+def _correct(logits: np.ndarray, labels: np.ndarray) -> int:
+    return int((logits.argmax(axis=1) == labels).sum())
+
+
+def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return _correct(logits, labels) / len(labels)
+
+
+def _ties_counted(logits: np.ndarray, labels: np.ndarray) -> float | None:
+    """The mistake of counting a label whose logit only ties for the maximum as right (None if no such tie)."""
+    ties = float(np.mean(logits[np.arange(len(labels)), labels] == logits.max(axis=1)))
+    return None if ties == _accuracy(logits, labels) else ties
+
+
+ACCURACY_MISTAKES = [
+    Mistake("an example whose true class only ties for the largest logit was counted as right", _ties_counted,
+            "the prediction is ONE class, logits.argmax(axis=1) (the first of tied maxima): compare it with the "
+            "label, rather than asking whether the label's logit equals the maximum", same=_near(1e-6, 1e-9)),
+    Mistake(lambda value, logits, labels: f"{value:g} is the number of correct predictions, not the fraction",
+            lambda logits, labels: _correct(logits, labels),
+            lambda value, logits, labels: f"divide by the number of examples, {len(labels)}: the accuracy lies "
+            "between 0 and 1", when=lambda logits, labels: _correct(logits, labels) not in (0, len(labels)),
+            quotes_answer=True, same=lambda a, b: a == b),
+    Mistake(lambda value, logits, labels: f"{value:g} is a percentage; expected the fraction "
+            f"{_accuracy(logits, labels):g}", lambda logits, labels: 100 * _accuracy(logits, labels),
+            "return a fraction between 0 and 1 (print it as a percentage with f\"{acc:.1%}\")",
+            when=lambda logits, labels: _accuracy(logits, labels) not in (0.0, 0.01), quotes_answer=True),
+    Mistake(lambda value, logits, labels: f"{value:g} is the error rate (the fraction wrong); expected the accuracy "
+            f"{_accuracy(logits, labels):g}", lambda logits, labels: 1 - _accuracy(logits, labels),
+            "count the examples whose prediction equals the label",
+            when=lambda logits, labels: _accuracy(logits, labels) != 0.5, quotes_answer=True,
+            same=_near(1e-9, 1e-12)),
+]
+AXIS_MISTAKES = [  # tried after the integer-division probe, which calls the answer
+    Mistake("the predictions were taken over axis 0 (one per class, across examples)",
+            lambda logits, labels: float(np.mean(logits.argmax(axis=0) == labels)),
+            "each row holds one example's logits: predictions = logits.argmax(axis=1)",
+            when=lambda logits, labels: logits.shape[0] == logits.shape[1]),
+]
+
+
 @exercise("6.3", "accuracy from logits")
 def _check_accuracy(accuracy) -> str:
     rng = np.random.default_rng(603)
@@ -385,28 +446,10 @@ def _check_accuracy(accuracy) -> str:
             if math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-9):  # float32's mean is right too
                 n_cases += 1
                 continue
-            top = logits.max(axis=1)
-            ties_counted = float(np.mean(logits[np.arange(n), labels] == top))
-            if ties_counted != expected and math.isclose(value, ties_counted, rel_tol=1e-6, abs_tol=1e-9):
-                fail(case, "an example whose true class only ties for the largest logit was counted as right",
-                     "the prediction is ONE class, logits.argmax(axis=1) (the first of tied maxima): compare it with "
-                     "the label, rather than asking whether the label's logit equals the maximum")
-            if correct not in (0, n) and value == correct:
-                fail(case, f"{value:g} is the number of correct predictions, not the fraction",
-                     f"divide by the number of examples, {n}: the accuracy lies between 0 and 1")
-            if expected not in (0.0, 0.01) and math.isclose(value, 100 * expected, rel_tol=1e-9):
-                fail(case, f"{value:g} is a percentage; expected the fraction {expected:g}",
-                     "return a fraction between 0 and 1 (print it as a percentage with f\"{acc:.1%}\")")
-            if expected != 0.5 and math.isclose(value, 1 - expected, rel_tol=1e-9, abs_tol=1e-12):
-                fail(case, f"{value:g} is the error rate (the fraction wrong); expected the accuracy {expected:g}",
-                     "count the examples whose prediction equals the label")
-            if value == 0 and correct not in (0, n) and _integer_division(accuracy):
+            diagnose(value, (logits, labels), ACCURACY_MISTAKES, case, _near(1e-9, 0.0))
+            if value == 0 and correct not in (0, n) and _integer_division(accuracy):  # a probe of the answer
                 fail(case, f"got {value:g}: integer division", "use true division, correct / n (or np.mean)")
-            if logits.shape[0] == logits.shape[1]:
-                by_col = float(np.mean(logits.argmax(axis=0) == labels))
-                if math.isclose(value, by_col, abs_tol=1e-12):
-                    fail(case, "the predictions were taken over axis 0 (one per class, across examples)",
-                         "each row holds one example's logits: predictions = logits.argmax(axis=1)")
+            diagnose(value, (logits, labels), AXIS_MISTAKES, case, _near(1e-9, 1e-12))
             fail(case, f"the accuracy should be {_two_numbers(expected, value)[0]} ({correct} of {n} right), got "
                        f"{_two_numbers(expected, value)[1]}" if not graded()
                  else f"the accuracy is wrong: {expected_got(expected, value)}",

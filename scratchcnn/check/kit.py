@@ -75,6 +75,7 @@ class Mistake:
     the mistake is worth trying at all (e.g. a stride mistake only when the stride is not 1).
     ``name`` and ``hint`` may be functions of the inputs too, to quote the case's sizes; with
     ``quotes_answer``, they are called as ``name(got, *inputs)``, to quote the reader's value.
+    ``same``, when given, replaces :func:`diagnose`'s comparison for this mistake (its own tolerance).
     """
 
     name: str | Callable[..., str]  # what went wrong, said to the reader: "the bias b seems not to be added"
@@ -82,6 +83,7 @@ class Mistake:
     hint: str | Callable[..., str]
     when: Callable[..., bool] = field(default=lambda *inputs: True)
     quotes_answer: bool = False
+    same: Callable[[object, object], bool] | None = None
 
 
 @dataclass
@@ -155,7 +157,7 @@ def diagnose(got, inputs: Sequence, mistakes: Sequence[Mistake], case: str, same
             wrong = mistake.make(*inputs)
         except Exception:  # noqa: BLE001 - a mistake that cannot be formed on these inputs
             continue
-        if wrong is not None and same(got, wrong):
+        if wrong is not None and (mistake.same or same)(got, wrong):
             said = (got, *inputs) if mistake.quotes_answer else tuple(inputs)
             name = mistake.name(*said) if callable(mistake.name) else mistake.name
             hint = mistake.hint(*said) if callable(mistake.hint) else mistake.hint
