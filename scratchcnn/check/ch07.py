@@ -13,12 +13,13 @@ an answer that writes through a view or assumes the strides of a C-ordered image
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..naive import im2col_naive
-from . import HIDDEN, ExerciseNotAttempted, call, exercise, expect_close, fail, hidden_rng, scored
+from . import HIDDEN, ExerciseNotAttempted, Mistake, call, diagnose, exercise, expect_close, fail, hidden_rng, scored
 
 # ---------------------------------------------------------------------------------------------
 # 7.1 c_strides
@@ -65,6 +66,29 @@ def _strides_cases():
         yield f"hidden random case {i + 1}: shape {shape}, itemsize {itemsize}", shape, itemsize
 
 
+def _expected_got(got, shape, itemsize) -> str:
+    return f"expected {_c_strides(shape, itemsize)}, got {got}"
+
+
+STRIDES_MISTAKES = [
+    Mistake(lambda got, shape, itemsize: f"{_expected_got(got, shape, itemsize)}: those are the strides of Fortran "
+            "order, where the FIRST axis moves fastest",
+            lambda shape, itemsize: np.empty(shape, dtype=np.dtype(f"V{itemsize}"), order="F").strides, C_ORDER,
+            quotes_answer=True),
+    Mistake(lambda got, shape, itemsize: f"{_expected_got(got, shape, itemsize)}: those count elements, but NumPy's "
+            "strides count bytes", lambda shape, itemsize: tuple(s // itemsize for s in _c_strides(shape, itemsize)),
+            lambda got, shape, itemsize: f"multiply by the itemsize ({itemsize} bytes per element)",
+            when=lambda shape, itemsize: itemsize > 1, quotes_answer=True),
+    Mistake(lambda got, shape, itemsize: f"{_expected_got(got, shape, itemsize)}: each stride seems to include the "
+            "size of its own axis",
+            lambda shape, itemsize: tuple(itemsize * math.prod(shape[k:]) for k in range(len(shape))), C_ORDER,
+            quotes_answer=True),
+    Mistake(lambda got, shape, itemsize: f"{_expected_got(got, shape, itemsize)}: the strides are listed in reverse "
+            "order", lambda shape, itemsize: _c_strides(shape, itemsize)[::-1], "give one stride per axis, axis 0 first",
+            quotes_answer=True),
+]
+
+
 @exercise("7.1", "strides of a C-ordered array")
 def _check_c_strides(c_strides) -> str:
     n = 0
@@ -77,30 +101,7 @@ def _check_c_strides(c_strides) -> str:
                 continue
             if len(got) != len(expected):
                 fail(case, f"expected {len(expected)} strides (one per axis), got {len(got)}: {got}", C_ORDER)
-            fortran = np.empty(shape, dtype=np.dtype(f"V{itemsize}"), order="F").strides
-            elements = tuple(s // itemsize for s in expected)
-            including = tuple(itemsize * math.prod(shape[k:]) for k in range(len(shape)))
-            if got == fortran:
-                fail(
-                    case,
-                    f"expected {expected}, got {got}: those are the strides of Fortran order, where the "
-                    "FIRST axis moves fastest",
-                    C_ORDER,
-                )
-            if got == elements and itemsize > 1:
-                fail(
-                    case,
-                    f"expected {expected}, got {got}: those count elements, but NumPy's strides count bytes",
-                    f"multiply by the itemsize ({itemsize} bytes per element)",
-                )
-            if got == including:
-                fail(
-                    case,
-                    f"expected {expected}, got {got}: each stride seems to include the size of its own axis",
-                    C_ORDER,
-                )
-            if got == expected[::-1]:
-                fail(case, f"expected {expected}, got {got}: the strides are listed in reverse order", "give one stride per axis, axis 0 first")
+            diagnose(got, (shape, itemsize), STRIDES_MISTAKES, case, operator.eq)
             fail(case, f"expected {expected}, got {got}", C_ORDER)
     return f"{n} shapes, with axes of size 1 and a 0-d array, agree with NumPy's strides"
 
@@ -199,6 +200,13 @@ def _im2col_shape_hint(got: tuple, x_shape: tuple, k: int, stride: int) -> str:
     return f"an (H, W) image has H_out = (H - k) // stride + 1 = {ho} by W_out = {wo} windows of k*k = {k * k} pixels each"
 
 
+IM2COL_MISTAKES = [
+    Mistake("each window is flattened column by column",
+            lambda x, k, stride: _im2col(x, k, stride).reshape(-1, k, k).transpose(0, 2, 1).reshape(-1, k * k),
+            "flatten each window row by row (C order): window.reshape(k*k)", when=lambda x, k, stride: k > 1),
+]
+
+
 @exercise("7.2", "im2col of one image with sliding_window_view")
 def _check_im2col(im2col) -> str:
     rng = np.random.default_rng(2027)
@@ -223,9 +231,7 @@ def _check_im2col(im2col) -> str:
                     _im2col_shape_hint(got.shape, x.shape, k, stride),
                 )
             if not np.array_equal(got, expected):
-                columns_major = expected.reshape(-1, k, k).transpose(0, 2, 1).reshape(-1, k * k)
-                if k > 1 and np.array_equal(got, columns_major):
-                    fail(case, "each window is flattened column by column", "flatten each window row by row (C order): window.reshape(k*k)")
+                diagnose(got, (original, k, stride), IM2COL_MISTAKES, case, np.array_equal)
                 if np.array_equal(np.sort(got, axis=None), np.sort(expected, axis=None)):
                     fail(case, "the right pixels are there but the rows are in the wrong order", ROWS_ARE_WINDOWS)
                 if x.flags.c_contiguous is False:
