@@ -185,6 +185,37 @@ def _standardize_result(got, X_train: np.ndarray, X_test: np.ndarray, case: str)
     return out
 
 
+def _leak(problem: str, make) -> Mistake:
+    """A Z_test made with statistics that saw the test set."""
+    return Mistake(f"{problem}: that fits the preprocessing on the test set (a leak)", make, LEAK_HINT)
+
+
+LEAK_MISTAKES = [  # compared with Z_test
+    _leak("Z_test was standardised with the test set's own mean and standard deviation",
+          lambda X_train, X_test: _apply(X_test, _stats(X_test))),
+    _leak("Z_test was divided by the test set's own standard deviation",
+          lambda X_train, X_test: _apply(X_test, (_stats(X_train)[0], _stats(X_test)[1]))),
+    _leak("Z_test was centred with the test set's own mean",
+          lambda X_train, X_test: _apply(X_test, (_stats(X_test)[0], _stats(X_train)[1]))),
+    _leak("the mean and standard deviation were computed on the training and test images together",
+          lambda X_train, X_test: _apply(X_test, _stats(np.concatenate([X_train, X_test])))),
+]
+
+
+def _per_image(X_train: np.ndarray, X_test: np.ndarray) -> np.ndarray:
+    axes = tuple(range(1, X_train.ndim))
+    return (X_train - X_train.mean(axis=axes, keepdims=True)) / X_train.std(axis=axes, keepdims=True)
+
+
+TRAIN_STATS_MISTAKES = [  # compared with Z_train
+    Mistake("Z_train was standardised with one mean and one standard deviation for all pixels",
+            lambda X_train, X_test: (X_train - X_train.mean()) / X_train.std(),
+            "per-pixel statistics: X_train.mean(axis=0) and X_train.std(axis=0), one per pixel position"),
+    Mistake("each image was standardised with its own mean and standard deviation", _per_image,
+            "per pixel means over the images: axis=0 (one mean per pixel position), not over each image's pixels"),
+]
+
+
 @exercise("1.2", "per-pixel standardisation fitted on the training set only", numpy_only=True)
 def _check_standardize(standardize) -> str:
     rng = np.random.default_rng(102)
@@ -210,44 +241,8 @@ def _check_standardize(standardize) -> str:
             ):
                 n_cases += 1
                 continue
-            both = np.concatenate([X_train, X_test])
-            own = _stats(X_test)
-            leaks = [
-                (
-                    _apply(X_test, own),
-                    "Z_test was standardised with the test set's own mean and standard deviation",
-                ),
-                (
-                    _apply(X_test, (_stats(X_train)[0], own[1])),
-                    "Z_test was divided by the test set's own standard deviation",
-                ),
-                (
-                    _apply(X_test, (own[0], _stats(X_train)[1])),
-                    "Z_test was centred with the test set's own mean",
-                ),
-                (
-                    _apply(X_test, _stats(both)),
-                    "the mean and standard deviation were computed on the training and test images together",
-                ),
-            ]
-            for value, problem in leaks:
-                if _close(z_test, value):
-                    fail(case, f"{problem}: that fits the preprocessing on the test set (a leak)", LEAK_HINT)
-            g_mean, g_std = X_train.mean(), X_train.std()
-            if _close(z_train, (X_train - g_mean) / g_std):
-                fail(
-                    case,
-                    "Z_train was standardised with one mean and one standard deviation for all pixels",
-                    "per-pixel statistics: X_train.mean(axis=0) and X_train.std(axis=0), one per pixel position",
-                )
-            axes = tuple(range(1, X_train.ndim))
-            per_image = (X_train - X_train.mean(axis=axes, keepdims=True)) / X_train.std(axis=axes, keepdims=True)
-            if _close(z_train, per_image):
-                fail(
-                    case,
-                    "each image was standardised with its own mean and standard deviation",
-                    "per pixel means over the images: axis=0 (one mean per pixel position), not over each image's pixels",
-                )
+            diagnose(z_test, (X_train, X_test), LEAK_MISTAKES, case, _close)
+            diagnose(z_train, (X_train, X_test), TRAIN_STATS_MISTAKES, case, _close)
             _probe_independence(standardize, X_train, X_test, z_train, z_test, case, LEAK_HINT)
             expect_close(
                 z_train,
