@@ -353,6 +353,37 @@ def _lecun_cases():
         yield f"hidden random case {i + 1}: fan_in = {fan_in}, fan_out = {fan_out}", fan_in, fan_out
 
 
+LECUN_RULE = (
+    "LeCun: Var(W) = 1 / fan_in; Uniform(-a, a) has variance a^2 / 3, so a = sqrt(3 / fan_in), computed from the "
+    "fan_in argument (a number written into the code fits one layer only)"
+)
+FAN_OUT = "the scale depends on fan_out; LeCun's depends on fan_in, the number of inputs each output sums"
+
+
+def _lecun_std_problem(std: float, fan_in: int, fan_out: int) -> str:
+    return f"the weights' standard deviation is {std:.4g}; LeCun's is 1 / sqrt(fan_in) = {1 / math.sqrt(fan_in):.4g}"
+
+
+def _within(tolerance: float):
+    """Standard deviations within ``tolerance`` of each other (absolute)."""
+    return lambda std, wrong: abs(std - wrong) < tolerance
+
+
+LECUN_STD_MISTAKES = [  # the standard deviation of the weights each mistake draws, compared with the answer's
+    Mistake(_lecun_std_problem, lambda fan_in, fan_out: 1 / math.sqrt(3),
+            "that is Uniform(-1, 1), whose variance 1/3 ignores fan_in: a plain uniform initialisation is not "
+            "LeCun's, whatever a tutorial calls it. LeCun's rule is Var(W) = 1/fan_in",
+            quotes_answer=True, same=_within(0.02)),
+    Mistake(_lecun_std_problem, lambda fan_in, fan_out: 1 / math.sqrt(fan_in) / math.sqrt(3),  # a = sqrt(1 / fan_in)
+            "Uniform(-a, a) has variance a^2 / 3, not a^2: for Var = 1/fan_in take a = sqrt(3 / fan_in)",
+            quotes_answer=True, same=lambda std, wrong: abs(std - wrong) < 0.03 * wrong * math.sqrt(3)),
+    Mistake(_lecun_std_problem, lambda fan_in, fan_out: math.sqrt(1 / fan_out), FAN_OUT, quotes_answer=True,
+            same=lambda std, wrong: abs(std - wrong) < 0.03 * wrong),
+    Mistake(_lecun_std_problem, lambda fan_in, fan_out: 1 / math.sqrt(3 * fan_out), FAN_OUT, quotes_answer=True,
+            same=lambda std, wrong: abs(std - wrong) < 0.03 * wrong),
+]
+
+
 def _lecun_one(lecun_uniform, fan_in: int, fan_out: int, case: str) -> float:
     """Check the weights of one (fan_in, fan_out); their standard deviation."""
     limit = math.sqrt(3 / fan_in)
@@ -367,20 +398,8 @@ def _lecun_one(lecun_uniform, fan_in: int, fan_out: int, case: str) -> float:
     if abs(float(got.mean())) > 0.05 * target:
         fail(case, f"the weights' mean is {got.mean():.4g}; it should be 0", "draw from Uniform(-a, a), symmetric around 0")
     if abs(std / target - 1) > 0.03:
-        ratio = std / target
-        if abs(std - 1 / math.sqrt(3)) < 0.02:
-            hint = (
-                "that is Uniform(-1, 1), whose variance 1/3 ignores fan_in: a plain uniform initialisation "
-                "is not LeCun's, whatever a tutorial calls it. LeCun's rule is Var(W) = 1/fan_in"
-            )
-        elif abs(ratio - 1 / math.sqrt(3)) < 0.03:
-            hint = "Uniform(-a, a) has variance a^2 / 3, not a^2: for Var = 1/fan_in take a = sqrt(3 / fan_in)"
-        elif abs(std - math.sqrt(1 / fan_out)) < 0.03 * math.sqrt(1 / fan_out) or abs(std - 1 / math.sqrt(3 * fan_out)) < 0.03 / math.sqrt(3 * fan_out):
-            hint = "the scale depends on fan_out; LeCun's depends on fan_in, the number of inputs each output sums"
-        else:
-            hint = ("LeCun: Var(W) = 1 / fan_in; Uniform(-a, a) has variance a^2 / 3, so a = sqrt(3 / fan_in), "
-                    "computed from the fan_in argument (a number written into the code fits one layer only)")
-        fail(case, f"the weights' standard deviation is {std:.4g}; LeCun's is 1 / sqrt(fan_in) = {target:.4g}", hint)
+        diagnose(std, (fan_in, fan_out), LECUN_STD_MISTAKES, case, _within(0.0))  # each mistake has its own tolerance
+        fail(case, _lecun_std_problem(std, fan_in, fan_out), LECUN_RULE)
     if top > limit * (1 + 1e-9):
         fail(
             case,
