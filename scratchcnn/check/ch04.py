@@ -322,7 +322,7 @@ def _check_cross_entropy(cross_entropy) -> str:
                 n_cases += 1
                 continue
             diagnose(got, (logits, labels), CE_MISTAKES, case,
-                     lambda a, b: math.isclose(a, b, rel_tol=rtol, abs_tol=atol))
+                     lambda a, b, rtol=rtol, atol=atol: math.isclose(a, b, rel_tol=rtol, abs_tol=atol))
             if expected > 50 and got < expected:
                 fail(
                     case,
