@@ -456,7 +456,7 @@ def _check_affine(affine_backward) -> str:
             if not isinstance(raw, (tuple, list)) or len(raw) != 3:
                 what = type(raw).__name__ + (f" of {len(raw)} items" if isinstance(raw, (tuple, list)) else "")
                 fail(case, f"the function should return three arrays (dx, dW, db), got a {what}", "return dx, dW, db")
-            for (name, want), got, (shapes, mistakes) in zip(expected.items(), raw, AFFINE_PARTS):
+            for (name, want), got, (shapes, mistakes) in zip(expected.items(), raw, AFFINE_PARTS, strict=True):
                 _check_part(got, want, case, name, (dout, x, W), shapes(dout, x, W), mistakes)
             count += 1
     return f"{count} cases, a batch of one and a square layer included"
