@@ -171,7 +171,7 @@ def _check_sgd(sgd_step) -> str:
                          "sgd_step returns nothing; it changes the parameters themselves. " + IN_PLACE)
                 fail(case, "the parameters did not change at all",
                      "a loop `for name, w in params.items(): w = w - lr * grads[name]` only rebinds the name w. " + IN_PLACE)
-            diagnose(moved, (before, grads_before, lr), SGD_MISTAKES, case, lambda a, b: _all_close(a, b, **tol))
+            diagnose(moved, (before, grads_before, lr), SGD_MISTAKES, case, lambda a, b, tol=tol: _all_close(a, b, **tol))
             done = [k for k in before if _close(moved[k], expected[k], **tol)]
             stale = [k for k in before if np.array_equal(moved[k], before[k])]
             if done and stale:
@@ -308,7 +308,7 @@ def _check_momentum(momentum_step) -> str:
                     fail(step_case, "the parameters did not change on the first step",
                          "compute the new velocity first (it starts at zero), then add it: v = momentum * v - lr * g; w += v")
                 diagnose(params, (start, grad_seq, lr, mu, t), MOMENTUM_MISTAKES, step_case,
-                         lambda a, b: _all_close(a, b, **tol))
+                         lambda a, b, tol=tol: _all_close(a, b, **tol))
                 if n_cases and t == 0:
                     fail(step_case, "the first step of a new optimizer (a new, empty velocity dict) is wrong, although "
                                     "the earlier cases passed: the velocity seems to be kept somewhere else (a global "
