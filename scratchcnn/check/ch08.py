@@ -153,7 +153,7 @@ def _check_col2im(col2im) -> str:
                         "start from np.zeros(x_shape, dtype=dcols.dtype), not np.empty (which holds whatever was in memory)",
                     )
                 diagnose(got_arr, (dcols, x_shape, k, stride), COL2IM_MISTAKES, case,
-                         lambda a, b: np.allclose(a, b, **tol))
+                         lambda a, b, tol=tol: np.allclose(a, b, **tol))
                 expect_close(got_arr, expected, case=case, name="dx", hint=LAYOUT, **tol)
             if isinstance(got, np.ndarray) and got.dtype != dcols.dtype:
                 fail(
