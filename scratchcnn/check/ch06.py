@@ -271,6 +271,10 @@ def _momentum_mistake(variant: str, problem: str, hint: str, **kw) -> Mistake:
 
 
 MOMENTUM_MISTAKES = [
+    Mistake("the parameters did not change on the first step", lambda start, grad_seq, lr, mu, t: start,
+            "compute the new velocity first (it starts at zero), then add it: v = momentum * v - lr * g; w += v",
+            when=lambda start, grad_seq, lr, mu, t: t == 0,
+            same=lambda got, start: all(np.array_equal(got[k], start[k]) for k in start)),
     _momentum_mistake("forgetful", *_MOMENTUM_MISTAKES["forgetful"],
                       when=lambda start, grad_seq, lr, mu, t: t > 0),  # on step 1 plain SGD is right
     *(_momentum_mistake(variant, problem, hint) for variant, (problem, hint) in _MOMENTUM_MISTAKES.items()
@@ -304,9 +308,6 @@ def _check_momentum(momentum_step) -> str:
                          "write `w += v` (or params[name] += v). " + IN_PLACE)
                 if _all_close(params, reference[t], **tol):
                     continue
-                if t == 0 and all(np.array_equal(params[k], start[k]) for k in start):
-                    fail(step_case, "the parameters did not change on the first step",
-                         "compute the new velocity first (it starts at zero), then add it: v = momentum * v - lr * g; w += v")
                 diagnose(params, (start, grad_seq, lr, mu, t), MOMENTUM_MISTAKES, step_case,
                          lambda a, b, tol=tol: _all_close(a, b, **tol))
                 if n_cases and t == 0:
