@@ -333,6 +333,8 @@ def _check_split(stratified_split) -> str:
     for case, y, fraction in _split_cases(rng):
         with scored(case):
             train, val = _split(stratified_split, y, fraction, 0, case)
+            # No Mistake table: a split is random, drawn by the answer's own use of rng, so no wrong answer
+            # made from the inputs can match it; the diagnoses test properties of the split instead.
             everything = np.concatenate([train, val])
             if everything.size == len(y) and np.array_equal(np.sort(everything), np.sort(y)) and not np.array_equal(
                 np.sort(everything), np.arange(len(y))
