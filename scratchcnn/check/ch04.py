@@ -210,6 +210,8 @@ def _check_softmax(stable_softmax) -> str:
             if same(got, expected, **tol):
                 n_cases += 1
                 continue
+            # No Mistake table: these diagnoses test properties of the answer (which sums are 1, exact 0s
+            # and 1s), which any answer normalised over the wrong axis has, not one wrong answer.
             rows = got.sum(axis=1)
             if not np.allclose(rows, 1.0, atol=1e-5):
                 cols = got.sum(axis=0)
