@@ -165,6 +165,8 @@ def _check_sgd(sgd_step) -> str:
                 where = " (so the model's layers kept their old weights)" if model is not None else ""
                 fail(case, f"the entries of params were replaced by new arrays (params[{replaced[0]!r}] = ...) "
                            f"instead of being updated in place{where}", IN_PLACE)
+            # The replaced and unmoved parameters, and a returned dict, are read from the answer's effects
+            # (which arrays changed, what it returned): inline, not Mistakes.
             if _all_close(moved, before, rtol=0, atol=0):
                 if isinstance(returned, dict) and set(returned) == set(before) and _all_close(returned, expected, **tol):
                     fail(case, "the parameters did not change: the new values were returned instead",
@@ -501,7 +503,11 @@ def _run_batches(minibatches, X, y, batch_size, rng, case: str) -> list[tuple[np
 
 
 def _epoch(minibatches, n: int, batch_size: int, rng, case: str) -> np.ndarray:
-    """Run one epoch on id-carrying data, check everything about it, return the ids in visit order."""
+    """Run one epoch on id-carrying data, check everything about it, return the ids in visit order.
+
+    No Mistake table: the order is the answer's own random draw, so no wrong epoch made from the inputs
+    can match it; the diagnoses read the ids the batches carry (repeats, gaps, sizes) instead.
+    """
     X, y = _id_data(n)
     X_given, y_given = X.copy(), y.copy()
     batches = _run_batches(minibatches, X_given, y_given, batch_size, rng, case)
