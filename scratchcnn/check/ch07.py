@@ -232,6 +232,7 @@ def _check_im2col(im2col) -> str:
                 )
             if not np.array_equal(got, expected):
                 diagnose(got, (original, k, stride), IM2COL_MISTAKES, case, np.array_equal)
+                # Inline: any order of the right pixels, and any wrong values on a non-contiguous image.
                 if np.array_equal(np.sort(got, axis=None), np.sort(expected, axis=None)):
                     fail(case, "the right pixels are there but the rows are in the wrong order", ROWS_ARE_WINDOWS)
                 if x.flags.c_contiguous is False:
