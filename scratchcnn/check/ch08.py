@@ -135,6 +135,8 @@ def _check_col2im(col2im) -> str:
             got_arr = np.asarray(got, dtype=float)
             tol = {"rtol": 1e-5, "atol": 1e-6} if dcols.dtype == np.float32 else {"rtol": 1e-9, "atol": 1e-12}
             if not np.allclose(got_arr, expected, **tol):
+                # Inline: where the answer is right (only at single-window pixels, everywhere but the
+                # uncovered ones) says what went wrong, whatever its values elsewhere.
                 cover = _coverage(x_shape, k, stride)
                 overlap, uncovered = cover > 1, cover == 0
                 right = np.isclose(got_arr, expected, **tol)
