@@ -16,7 +16,19 @@ from functools import partial
 import numpy as np
 
 from ..preprocess import Standardizer, add_channel_axis, scale01
-from . import HIDDEN, Mistake, call, diagnose, exercise, expect_close, fail, hidden_rng, same, scored, tolerance
+from . import (
+    HIDDEN,
+    Mistake,
+    call,
+    diagnose,
+    exercise,
+    expect_close,
+    fail,
+    hidden_rng,
+    same,
+    scored,
+    tolerance,
+)
 
 _close = partial(same, atol=1e-7)  # values in [0, 1] and standardised pixels
 
