@@ -15,8 +15,19 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..naive import conv_forward_naive, corr2d_naive, output_size
-from . import HIDDEN, Mistake, call, diagnose, exercise, expect_close, fail, hidden_rng, result_array, same, scored
-
+from . import (
+    HIDDEN,
+    Mistake,
+    call,
+    diagnose,
+    exercise,
+    expect_close,
+    fail,
+    hidden_rng,
+    result_array,
+    same,
+    scored,
+)
 
 CROSS_CORRELATION = (
     "cross-correlation, which this book and every framework call 'convolution', does not flip "
