@@ -18,8 +18,22 @@ import math
 import numpy as np
 
 from ..naive import maxpool_forward_naive, pool_forward_naive
-from . import HIDDEN, Mistake, diagnose, hidden_rng, scored, rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
-
+from . import (
+    HIDDEN,
+    ExerciseFailed,
+    ExerciseNotAttempted,
+    Mistake,
+    call,
+    diagnose,
+    exercise,
+    expect_close,
+    fail,
+    hidden_rng,
+    rehint,
+    result_array,
+    same,
+    scored,
+)
 
 SIZE_FORMULA = "O = (W - K) // S + 1 along each axis (W input size, K window size, S stride): round down"
 MAX_DEFINITION = (
