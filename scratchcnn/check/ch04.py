@@ -20,8 +20,23 @@ import warnings
 import numpy as np
 
 from ..naive import log_softmax_naive
-from . import HIDDEN, Mistake, diagnose, expected_got, hidden_rng, scored, rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, result_array, same
-
+from . import (
+    HIDDEN,
+    ExerciseFailed,
+    ExerciseNotAttempted,
+    Mistake,
+    call,
+    diagnose,
+    exercise,
+    expect_close,
+    expected_got,
+    fail,
+    hidden_rng,
+    rehint,
+    result_array,
+    same,
+    scored,
+)
 
 AFFINE = "out[n, m] = sum over d of x[n, d] * W[d, m] + b[m], i.e. x @ W + b"
 TRANSPOSED = (
@@ -186,7 +201,7 @@ def _check_softmax(stable_softmax) -> str:
                 if "broadcast" in str(err):
                     rehint(
                         err,
-                        f"z.max(axis=1) has shape (N,), which does not line up with (N, K): keep the "
+                        "z.max(axis=1) has shape (N,), which does not line up with (N, K): keep the "
                         "reduced axis with z.max(axis=1, keepdims=True), shape (N, 1), and the same for the sum"
                     )
                 raise
