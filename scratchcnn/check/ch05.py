@@ -17,12 +17,23 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..layers import SoftmaxCrossEntropy, softmax
-from ..naive import col2im_naive, conv_backward_naive, maxpool_backward_naive
-from . import HIDDEN, Mistake, call, diagnose, exercise, expect_close, fail, hidden_rng, result_array, same, scored
+from ..naive import col2im_naive, maxpool_backward_naive
+from . import (
+    HIDDEN,
+    Mistake,
+    call,
+    diagnose,
+    exercise,
+    expect_close,
+    fail,
+    hidden_rng,
+    result_array,
+    same,
+    scored,
+)
 
 _close = partial(same, atol=1e-9)  # this chapter's gradients are O(1e-2): a tighter atol
 
