@@ -25,9 +25,24 @@ import math
 import numpy as np
 
 from ..layers import Affine, Conv2D, Flatten, MaxPool2D, ReLU, Sequential
+from . import (
+    HIDDEN,
+    ExerciseFailed,
+    ExerciseNotAttempted,
+    Mistake,
+    _two_numbers,
+    call,
+    diagnose,
+    exercise,
+    expect_close,
+    expected_got,
+    fail,
+    hidden_rng,
+    rehint,
+    same,
+    scored,
+)
 from .kit import graded
-from . import _two_numbers
-from . import HIDDEN, Mistake, diagnose, expected_got, hidden_rng, scored, rehint, call, exercise, ExerciseFailed, ExerciseNotAttempted, expect_close, fail, same
 
 SGD_RULE = "for every name: params[name] -= lr * grads[name] (in place, so the layer's own array changes)"
 MOMENTUM_RULE = (
