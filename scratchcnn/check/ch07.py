@@ -16,10 +16,20 @@ import math
 import operator
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ..naive import im2col_naive
-from . import HIDDEN, ExerciseNotAttempted, Mistake, call, diagnose, exercise, expect_close, fail, hidden_rng, scored
+from . import (
+    HIDDEN,
+    ExerciseNotAttempted,
+    Mistake,
+    call,
+    diagnose,
+    exercise,
+    expect_close,
+    fail,
+    hidden_rng,
+    scored,
+)
 
 # ---------------------------------------------------------------------------------------------
 # 7.1 c_strides
