@@ -257,7 +257,7 @@ def _check_conv_im2col(conv_forward_im2col) -> str:
             got_arr = np.asarray(got, dtype=np.float64)
             if not np.allclose(got_arr, expected, **tol):
                 diagnose(got_arr, (x64, W64, b64, stride, padding), CONV_IM2COL_MISTAKES, case,
-                         lambda a, b: bool(np.allclose(a, b, **tol)))
+                         lambda a, b, tol=tol: bool(np.allclose(a, b, **tol)))
                 expect_close(
                     got_arr,
                     expected,
