@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import secrets
 import textwrap
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 
