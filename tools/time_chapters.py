@@ -40,8 +40,10 @@ def run(path: Path, data: str) -> tuple[float, float]:
     env = dict(os.environ, SCRATCHCNN_DATA=data)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", RUN, str(path), str(path.parent)], env=env, check=True,
-                   capture_output=True)  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", RUN, str(path), str(path.parent)], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    if proc.returncode:
+        raise SystemExit(f"{path.name} failed with SCRATCHCNN_DATA={data}:\n{proc.stderr[-4000:]}")
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

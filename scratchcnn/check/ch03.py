@@ -90,6 +90,8 @@ def _maxpool_cases(rng: np.random.Generator):
     yield "N=1, C=1, random 5x5 image, K = 2, S = 1", rng.standard_normal((1, 1, 5, 5)), 2, 1
     yield "N=2, C=1, all values negative, 4x6 images, K = 2, S = 2", -rng.uniform(1, 2, (2, 1, 4, 6)), 2, 2
     yield "N=1, C=1, random 9x9 image, K = 3, S = 3", rng.standard_normal((1, 1, 9, 9)), 3, 3
+    # Windows with gaps between them (K < S): windows placed every K pixels go wrong only here.
+    yield "N=2, C=1, random 8x9 images, gaps between windows, K = 2, S = 3", rng.standard_normal((2, 1, 8, 9)), 2, 3
     hidden = hidden_rng()
     for i in range(HIDDEN):
         n, c = int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
@@ -142,7 +144,7 @@ def _check_maxpool(maxpool_forward) -> str:
                 diagnose(got, (x, k, s), MAXPOOL_MISTAKES, case, same)
                 expect_close(got, expected, case=case, hint=MAX_DEFINITION)
             n_cases += 1
-    return f"{n_cases} cases: K = S, overlapping windows (K = 3, S = 2), stride 1, leftover rows, negative inputs"
+    return f"{n_cases} cases: K = S, overlapping windows (K = 3, S = 2), gaps (K = 2, S = 3), stride 1, leftover rows, negative inputs"
 
 
 # ---------------------------------------------------------------------------------------------
