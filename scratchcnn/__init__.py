@@ -25,6 +25,6 @@ fast, tested version from here. Modules, each with one job:
 
 __version__ = "0.1.0"  # the one place of the version (pyproject.toml reads it)
 
-from .layers import col2im, im2col  # noqa: E402  (the fast building blocks of chapter 8)
+from .layers import col2im, im2col
 
 __all__ = ["im2col", "col2im"]

@@ -19,7 +19,9 @@ def as_float_dtype(dtype) -> np.dtype:
     return dt
 
 
-def check_array(x, who: str, layout: str, ndim: int | None, dtype=None, finite: bool = True) -> None:
+def check_array(
+    x, who: str, layout: str, ndim: int | None, dtype=None, finite: bool = True
+) -> None:
     """Check that ``x`` is a (by default finite) floating array with ``ndim`` axes (any if None).
 
     ``layout`` names the axes for the message, e.g. ``"(N, C, H, W)"``. When ``dtype`` is given
@@ -31,7 +33,11 @@ def check_array(x, who: str, layout: str, ndim: int | None, dtype=None, finite: 
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{who} expected input {layout}, got shape {x.shape}")
     if x.dtype not in FLOAT_DTYPES:
-        hint = " (scale the images first: scratchcnn.preprocess.scale01)" if x.dtype == np.uint8 else ""
+        hint = (
+            " (scale the images first: scratchcnn.preprocess.scale01)"
+            if x.dtype == np.uint8
+            else ""
+        )
         raise TypeError(f"{who} expected a float32 or float64 array, got dtype {x.dtype}{hint}")
     if dtype is not None and x.dtype != dtype:
         raise TypeError(
@@ -46,7 +52,9 @@ def check_finite(x: np.ndarray, who: str) -> None:
     """Refuse NaN and infinity (one cheap sum first, the full scan only when it is not finite)."""
     if not np.isfinite(np.sum(x, dtype=np.float64)) and not np.isfinite(x).all():
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
-        raise NonFiniteError(f"{who} got {bad} NaN or infinite values in its input of shape {x.shape}")
+        raise NonFiniteError(
+            f"{who} got {bad} NaN or infinite values in its input of shape {x.shape}"
+        )
 
 
 def check_grad(dout, who: str, shape: tuple, dtype=None) -> None:
@@ -57,9 +65,13 @@ def check_grad(dout, who: str, shape: tuple, dtype=None) -> None:
     complex one would silently lose its imaginary part.
     """
     if not isinstance(dout, np.ndarray):
-        raise TypeError(f"{who}.backward expected a NumPy array of shape {shape}, got {type(dout).__name__}")
+        raise TypeError(
+            f"{who}.backward expected a NumPy array of shape {shape}, got {type(dout).__name__}"
+        )
     if dout.shape != shape:
-        raise ValueError(f"{who}.backward expected dout of shape {shape} (the forward output), got {dout.shape}")
+        raise ValueError(
+            f"{who}.backward expected dout of shape {shape} (the forward output), got {dout.shape}"
+        )
     if dtype is not None and dout.dtype.kind != "f":
         raise TypeError(
             f"{who}.backward expected a real floating gradient dout ({np.dtype(dtype)}, like the forward "
@@ -68,6 +80,10 @@ def check_grad(dout, who: str, shape: tuple, dtype=None) -> None:
 
 
 def positive_int(value, name: str, who: str, minimum: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or value < minimum
+    ):
         raise ValueError(f"{who}: {name} must be an integer >= {minimum}, got {value!r}")
     return int(value)

@@ -12,23 +12,29 @@ has no ties and ReLU no input exactly at its kink.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 __all__ = ["numerical_gradient", "rel_error", "check_layer"]
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5, df=None) -> np.ndarray:
+def numerical_gradient(
+    f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5, df=None
+) -> np.ndarray:
     """Centred-difference gradient of ``f`` at ``x`` (``x`` is perturbed in place and restored).
 
     ``f(x)`` returns a scalar, or an array when ``df`` (the upstream gradient, same shape as
     ``f(x)``) is given; then the gradient of ``sum(f(x) * df)`` is returned.
     """
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
-        raise TypeError(f"numerical_gradient needs a floating NumPy array, got {getattr(x, 'dtype', type(x).__name__)}")
+        raise TypeError(
+            f"numerical_gradient needs a floating NumPy array, got {getattr(x, 'dtype', type(x).__name__)}"
+        )
     if x.dtype != np.float64:
-        raise TypeError(f"numerical_gradient needs float64 input (float32 rounding swamps the difference), got {x.dtype}")
+        raise TypeError(
+            f"numerical_gradient needs float64 input (float32 rounding swamps the difference), got {x.dtype}"
+        )
 
     def scalar(value) -> float:
         return float(np.sum(value * df)) if df is not None else float(value)
@@ -92,17 +98,21 @@ def _replaying(layer, forward: Callable[[], object]) -> Callable[[], object]:
     states = [g.bit_generator.state for g in generators]
 
     def replay():
-        for g, state in zip(generators, states):
+        for g, state in zip(generators, states, strict=False):
             g.bit_generator.state = state
         return forward()
 
     return replay
 
 
-def _sampled_error(f, value: np.ndarray, analytic: np.ndarray, h: float, dout, entries: int, rng) -> float:
+def _sampled_error(
+    f, value: np.ndarray, analytic: np.ndarray, h: float, dout, entries: int, rng
+) -> float:
     """:func:`rel_error` on ``entries`` randomly chosen entries of ``value`` (all if it has fewer)."""
     if value.dtype != np.float64:
-        raise TypeError(f"check_layer needs float64 arrays (float32 rounding swamps the difference), got {value.dtype}")
+        raise TypeError(
+            f"check_layer needs float64 arrays (float32 rounding swamps the difference), got {value.dtype}"
+        )
     if value.size <= entries:
         return rel_error(analytic, numerical_gradient(lambda _: f(), value, h, dout))
     picked = rng.choice(value.size, size=entries, replace=False)
@@ -151,7 +161,9 @@ def check_layer(
     analytic = {"x": dx, **{k: g.copy() for k, g in grads().items()}}
     if entries is not None:
         if isinstance(entries, bool) or not isinstance(entries, (int, np.integer)) or entries < 1:
-            raise ValueError(f"check_layer: entries must be a positive integer or None, got {entries!r}")
+            raise ValueError(
+                f"check_layer: entries must be a positive integer or None, got {entries!r}"
+            )
         pick = np.random.default_rng(seed + 1)
         errors = {"x": _sampled_error(f, x, analytic["x"], h, dout, int(entries), pick)}
         for name, value in params.items():

@@ -119,8 +119,13 @@ def read_idx(
                 raise _fail(path, f"it holds {ndim}-dimensional data, expected {expected_ndim}")
             if max_shape is not None and ndim != len(max_shape):
                 raise _fail(path, f"it holds {ndim}-dimensional data, expected {len(max_shape)}")
-            allowed_dtypes = None if dtypes is None else [np.dtype(d).newbyteorder("=") for d in dtypes]
-            if allowed_dtypes is not None and IDX_DTYPES[code].newbyteorder("=") not in allowed_dtypes:
+            allowed_dtypes = (
+                None if dtypes is None else [np.dtype(d).newbyteorder("=") for d in dtypes]
+            )
+            if (
+                allowed_dtypes is not None
+                and IDX_DTYPES[code].newbyteorder("=") not in allowed_dtypes
+            ):
                 allowed = " or ".join(map(str, allowed_dtypes))
                 raise _fail(
                     path,
@@ -132,7 +137,7 @@ def read_idx(
             shape = struct.unpack(f">{ndim}I", size_bytes)
             dtype = IDX_DTYPES[code]
             n_bytes = math.prod(shape) * dtype.itemsize
-            if max_shape is not None and any(s > m for s, m in zip(shape, max_shape)):
+            if max_shape is not None and any(s > m for s, m in zip(shape, max_shape, strict=False)):
                 raise _fail(
                     path,
                     f"the header declares shape {shape} ({n_bytes:,} bytes), larger than the at most "

@@ -91,7 +91,9 @@ def _rng(rng) -> np.random.Generator:
         return rng
     if isinstance(rng, (int, np.integer)):
         return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be a numpy Generator, an integer seed or None, got {type(rng).__name__}")
+    raise TypeError(
+        f"rng must be a numpy Generator, an integer seed or None, got {type(rng).__name__}"
+    )
 
 
 def _mapping(layer, name: str) -> dict:
@@ -105,7 +107,7 @@ def _mapping(layer, name: str) -> dict:
 class ParamDict(dict):
     """A dict of named arrays that can also be called: ``model.params()`` is ``model.params``."""
 
-    def __call__(self) -> "ParamDict":
+    def __call__(self) -> ParamDict:
         return self
 
 
@@ -142,12 +144,12 @@ class Layer:
     def grads(self, value) -> None:
         self.__dict__["_grads"] = ParamDict(value)
 
-    def train(self, mode: bool = True) -> "Layer":
+    def train(self, mode: bool = True) -> Layer:
         """Training mode (the default): layers such as Dropout behave as in training. Returns self."""
         self.training = bool(mode)
         return self
 
-    def eval(self) -> "Layer":
+    def eval(self) -> Layer:
         """Evaluation mode: Dropout becomes the identity. Returns self."""
         return self.train(False)
 
@@ -166,13 +168,15 @@ class Layer:
     def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:  # pragma: no cover
+    def backward(
+        self, dout: np.ndarray, input_grad: bool = True
+    ) -> np.ndarray | None:  # pragma: no cover
         raise NotImplementedError
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 
-    def astype(self, dtype) -> "Layer":
+    def astype(self, dtype) -> Layer:
         """Convert the parameters to ``dtype`` (float32 or float64) in place; returns ``self``."""
         dt = as_float_dtype(dtype)
         for name, value in self.params.items():
@@ -220,7 +224,9 @@ def _im2col(x: np.ndarray, k: int, s: int, p: int, ones_row: bool, cache: dict |
     n, c, h, w = x.shape
     ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
     if p:
-        xp = _buffer(cache, "padded", (n, c, h + 2 * p, w + 2 * p), x.dtype)  # (N, C, H + 2P, W + 2P)
+        xp = _buffer(
+            cache, "padded", (n, c, h + 2 * p, w + 2 * p), x.dtype
+        )  # (N, C, H + 2P, W + 2P)
         xp[:, :, p : p + h, p : p + w] = x
         x = xp
     # Every K x K window, as a read-only view (no copy): (N, C, H_out, W_out, K, K).
@@ -263,7 +269,9 @@ def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0) -
     return _im2col(x, k, s, p, ones_row=False)[0]
 
 
-def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
+def col2im(
+    cols: np.ndarray, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0
+) -> np.ndarray:
     """The adjoint of :func:`im2col`: add each column's entries back onto the image they came from.
 
     Inputs: ``cols`` of shape ``(C*K*K, N*H_out*W_out)`` in :func:`im2col`'s layout and the
@@ -277,7 +285,9 @@ def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: int, stride: int = 1, 
     ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
     if not isinstance(cols, np.ndarray) or cols.shape != (c * k * k, n * ho * wo):
         got = cols.shape if isinstance(cols, np.ndarray) else type(cols).__name__
-        raise ValueError(f"col2im expected cols of shape (C*K*K, N*H_out*W_out) = {(c * k * k, n * ho * wo)}, got {got}")
+        raise ValueError(
+            f"col2im expected cols of shape (C*K*K, N*H_out*W_out) = {(c * k * k, n * ho * wo)}, got {got}"
+        )
     blocks = cols.reshape(c, k, k, n, ho, wo)
     # Add each window offset's block back where it was read from. One offset's positions never
     # repeat, so `+=` on the strided view is exact; overlapping windows (stride < kernel)
@@ -285,15 +295,23 @@ def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: int, stride: int = 1, 
     dxp = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=cols.dtype)  # (N, C, H + 2P, W + 2P)
     for i in range(k):
         for j in range(k):
-            dxp[:, :, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s] += blocks[:, i, j].transpose(1, 0, 2, 3)
+            dxp[:, :, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s] += blocks[
+                :, i, j
+            ].transpose(1, 0, 2, 3)
     return dxp[:, :, p : p + h, p : p + w] if p else dxp
 
 
-def _expect_images(layer, input_shape: tuple, channels: int | None = None) -> tuple[int, int, int, int]:
+def _expect_images(
+    layer, input_shape: tuple, channels: int | None = None
+) -> tuple[int, int, int, int]:
     if len(input_shape) != 4:
-        raise ValueError(f"model_flops: {layer!r} needs one input of shape (C, H, W), got {tuple(input_shape[1:])}")
+        raise ValueError(
+            f"model_flops: {layer!r} needs one input of shape (C, H, W), got {tuple(input_shape[1:])}"
+        )
     if channels is not None and input_shape[1] != channels:
-        raise ValueError(f"model_flops: {layer!r} needs {channels} input channels, got shape {tuple(input_shape[1:])}")
+        raise ValueError(
+            f"model_flops: {layer!r} needs {channels} input channels, got shape {tuple(input_shape[1:])}"
+        )
     return tuple(input_shape)
 
 
@@ -359,7 +377,9 @@ class Conv2D(Layer):
         check_array(x, "Conv2D", f"(N, {self.in_channels}, H, W)", 4, self.dtype)
         n, c, h, w = x.shape
         if c != self.in_channels:
-            raise ValueError(f"Conv2D expected input (N, {self.in_channels}, H, W), got shape {x.shape}")
+            raise ValueError(
+                f"Conv2D expected input (N, {self.in_channels}, H, W), got shape {x.shape}"
+            )
         return self._forward(x)
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
@@ -367,7 +387,9 @@ class Conv2D(Layer):
         n, c, h, w = x.shape
         f = self.out_channels
         # im2col with a last row of ones: (C*K*K + 1, N*H_out*W_out), in a buffer reused next step
-        cols, ho, wo = _im2col(x, self.kernel_size, self.stride, self.padding, ones_row=True, cache=self._buffers)
+        cols, ho, wo = _im2col(
+            x, self.kernel_size, self.stride, self.padding, ones_row=True, cache=self._buffers
+        )
         wb = np.concatenate([self.params["W"].reshape(f, -1), self.params["b"][:, None]], axis=1)
         out = wb @ cols  # (C_out, N*H_out*W_out)
         self._cols, self._x_shape = cols, (n, c, h, w)
@@ -380,7 +402,9 @@ class Conv2D(Layer):
         out_shape = self.output_shape(self._x_shape)  # (N, C_out, H_out, W_out)
         _, f, ho, wo = out_shape
         check_grad(dout, "Conv2D", out_shape, dtype=self.dtype)
-        d2 = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(f, n * ho * wo)  # (C_out, N*H_out*W_out)
+        d2 = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(
+            f, n * ho * wo
+        )  # (C_out, N*H_out*W_out)
         dwb = d2 @ self._cols.T  # (C_out, C*K*K + 1): [dW | db] in one product
         self.grads["W"][...] = dwb[:, :-1].reshape(self.params["W"].shape)
         self.grads["b"][...] = dwb[:, -1]
@@ -411,7 +435,9 @@ class MaxPool2D(Layer):
     def __init__(self, kernel_size: int, stride: int | None = None) -> None:
         super().__init__()
         self.kernel_size = positive_int(kernel_size, "kernel_size", "MaxPool2D")
-        self.stride = self.kernel_size if stride is None else positive_int(stride, "stride", "MaxPool2D")
+        self.stride = (
+            self.kernel_size if stride is None else positive_int(stride, "stride", "MaxPool2D")
+        )
         self._x: np.ndarray | None = None
         self._after_relu = False  # the last forward ran fused with the ReLU before it (Sequential)
 
@@ -464,7 +490,9 @@ class MaxPool2D(Layer):
         self._x, self._out, self._after_relu = x, m, True
         return np.maximum(m, 0)
 
-    def _backward_through_relu(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+    def _backward_through_relu(
+        self, dout: np.ndarray, input_grad: bool = True
+    ) -> np.ndarray | None:
         """The gradient of ReLU then pooling: each window's gradient goes to its first maximum,
         if that maximum is positive (else the ReLU stopped it), exactly as the two backward passes."""
         self._require_forward("_x")
@@ -497,7 +525,9 @@ class MaxPool2D(Layer):
         dx = np.empty_like(x, dtype=dout.dtype) if tiles else np.zeros_like(x, dtype=dout.dtype)
         taken = np.zeros(out.shape, dtype=bool)  # windows whose maximum is already routed
         last = k * k - 1
-        for t, (xv, dxv) in enumerate(zip(self._views(x, ho, wo), self._views(dx, ho, wo))):
+        for t, (xv, dxv) in enumerate(
+            zip(self._views(x, ho, wo), self._views(dx, ho, wo), strict=False)
+        ):
             if t < last:
                 hit = xv == out
                 np.greater(hit, taken, out=hit)  # hit and not taken: the first maximum only
@@ -592,7 +622,9 @@ class Affine(Layer):
     logits that feed a softmax), or He's ``2 / in_features`` when a ReLU follows (``init="he"``).
     """
 
-    def __init__(self, in_features: int, out_features: int, rng=None, init: str = "lecun", dtype=np.float32):
+    def __init__(
+        self, in_features: int, out_features: int, rng=None, init: str = "lecun", dtype=np.float32
+    ):
         super().__init__()
         self.in_features = positive_int(in_features, "in_features", "Affine")
         self.out_features = positive_int(out_features, "out_features", "Affine")
@@ -661,7 +693,9 @@ class Dropout(Elementwise):
     def __init__(self, p: float = 0.5, rng=None) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p (the probability of dropping) must be in [0, 1), got {p!r}")
+            raise ValueError(
+                f"Dropout: p (the probability of dropping) must be in [0, 1), got {p!r}"
+            )
         self.p = float(p)
         self.rng = _rng(rng)
         self._mask: np.ndarray | None = None
@@ -712,7 +746,9 @@ class Loss:
     mode; ``loss(logits, labels)`` is ``loss.forward(logits, labels)``.
     """
 
-    def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:  # pragma: no cover - abstract
+    def forward(
+        self, logits: np.ndarray, labels: np.ndarray
+    ) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def backward(self, dout: float = 1.0) -> np.ndarray:  # pragma: no cover - abstract
@@ -737,11 +773,17 @@ class SoftmaxCrossEntropy(Loss):
         labels = np.asarray(labels)
         n, k = logits.shape
         if labels.shape != (n,):
-            raise ValueError(f"SoftmaxCrossEntropy expected labels of shape ({n},) for logits {logits.shape}, got {labels.shape}")
+            raise ValueError(
+                f"SoftmaxCrossEntropy expected labels of shape ({n},) for logits {logits.shape}, got {labels.shape}"
+            )
         if labels.dtype.kind not in "iu":
-            raise TypeError(f"SoftmaxCrossEntropy expected integer class labels, got dtype {labels.dtype}")
+            raise TypeError(
+                f"SoftmaxCrossEntropy expected integer class labels, got dtype {labels.dtype}"
+            )
         if n and (labels.min() < 0 or labels.max() >= k):
-            raise ValueError(f"SoftmaxCrossEntropy: labels must lie in [0, {k}), got values from {labels.min()} to {labels.max()}")
+            raise ValueError(
+                f"SoftmaxCrossEntropy: labels must lie in [0, {k}), got values from {labels.min()} to {labels.max()}"
+            )
         logp = log_softmax(logits)  # (N, K)
         self._p, self._labels = np.exp(logp), labels
         return float(-logp[np.arange(n), labels].mean())
@@ -774,29 +816,39 @@ class Sequential(Layer):
         self.training = True
         for i, layer in enumerate(self.layers):
             if not (hasattr(layer, "forward") and hasattr(layer, "backward")):
-                raise TypeError(f"Sequential: item {i} ({type(layer).__name__}) has no forward/backward")
+                raise TypeError(
+                    f"Sequential: item {i} ({type(layer).__name__}) has no forward/backward"
+                )
 
     @property
     def params(self) -> ParamDict:
         return ParamDict(
-            (f"{i}.{k}", v) for i, layer in enumerate(self.layers) for k, v in _mapping(layer, "params").items()
+            (f"{i}.{k}", v)
+            for i, layer in enumerate(self.layers)
+            for k, v in _mapping(layer, "params").items()
         )
 
     @params.setter
     def params(self, value) -> None:
-        raise AttributeError("Sequential.params is built from its layers: set the layers' params instead")
+        raise AttributeError(
+            "Sequential.params is built from its layers: set the layers' params instead"
+        )
 
     @property
     def grads(self) -> ParamDict:
         return ParamDict(
-            (f"{i}.{k}", v) for i, layer in enumerate(self.layers) for k, v in _mapping(layer, "grads").items()
+            (f"{i}.{k}", v)
+            for i, layer in enumerate(self.layers)
+            for k, v in _mapping(layer, "grads").items()
         )
 
     @grads.setter
     def grads(self, value) -> None:
-        raise AttributeError("Sequential.grads is built from its layers: set the layers' grads instead")
+        raise AttributeError(
+            "Sequential.grads is built from its layers: set the layers' grads instead"
+        )
 
-    def train(self, mode: bool = True) -> "Sequential":
+    def train(self, mode: bool = True) -> Sequential:
         """Put this model and every layer in it (nested ones too) in training mode; returns self."""
         self.training = bool(mode)
         for layer in self.layers:
@@ -833,7 +885,12 @@ class Sequential(Layer):
         while i < len(layers):
             layer = layers[i]
             trusted = checked or i > 0
-            if trusted and type(layer) is ReLU and i + 1 < len(layers) and type(layers[i + 1]) is MaxPool2D:
+            if (
+                trusted
+                and type(layer) is ReLU
+                and i + 1 < len(layers)
+                and type(layers[i + 1]) is MaxPool2D
+            ):
                 x = layers[i + 1]._forward_after_relu(x, layer)
                 fused.append(i)
                 i += 2
@@ -856,7 +913,7 @@ class Sequential(Layer):
                 i -= 1
         return dout
 
-    def astype(self, dtype) -> "Sequential":
+    def astype(self, dtype) -> Sequential:
         for layer in self.layers:
             layer.astype(dtype)
         return self
@@ -873,9 +930,16 @@ class Sequential(Layer):
         was_training = self.training
         self.eval()
         try:
-            return np.concatenate(
-                [self.forward(x[i : i + batch_size]).argmax(axis=1) for i in range(0, len(x), batch_size)]
-            ) if len(x) else np.zeros(0, dtype=np.int64)
+            return (
+                np.concatenate(
+                    [
+                        self.forward(x[i : i + batch_size]).argmax(axis=1)
+                        for i in range(0, len(x), batch_size)
+                    ]
+                )
+                if len(x)
+                else np.zeros(0, dtype=np.int64)
+            )
         finally:
             self.train(was_training)
 
@@ -893,7 +957,9 @@ class Sequential(Layer):
         w_shape = max(len("output shape"), *(len(r[1]) for r in rows)) + 2
         w_count = max(len("parameters"), *(len(r[2]) for r in rows))
         lines = [f"{'layer':<{w_name}}{'output shape':<{w_shape}}{'parameters':>{w_count}}"]
-        lines += [f"{name:<{w_name}}{shape:<{w_shape}}{count:>{w_count}}" for name, shape, count in rows]
+        lines += [
+            f"{name:<{w_name}}{shape:<{w_shape}}{count:>{w_count}}" for name, shape, count in rows
+        ]
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -15,7 +15,9 @@ from .layers import Affine, Conv2D, Dropout, Flatten, MaxPool2D, ReLU, Sequentia
 __all__ = ["book_model", "lenet"]
 
 
-def book_model(rng=0, activation: str | None = "relu", filters: int = 8, dtype=np.float32) -> Sequential:
+def book_model(
+    rng=0, activation: str | None = "relu", filters: int = 8, dtype=np.float32
+) -> Sequential:
     """The CNN the book trains on 28x28 digits, with ``activation`` "relu", "sigmoid" or None.
 
     The convolution uses He initialisation before a ReLU and LeCun's otherwise; the affine layer
@@ -24,13 +26,21 @@ def book_model(rng=0, activation: str | None = "relu", filters: int = 8, dtype=n
     rng = np.random.default_rng(rng)  # a Generator passes through unchanged
     act = {"relu": ReLU, "sigmoid": Sigmoid, None: None}
     if activation not in act:
-        raise ValueError(f"book_model: activation must be 'relu', 'sigmoid' or None, got {activation!r}")
-    conv = Conv2D(1, filters, 3, rng=rng, init="he" if activation == "relu" else "lecun", dtype=dtype)
-    layers = [conv] + ([act[activation]()] if activation else []) + [
-        MaxPool2D(2),
-        Flatten(),
-        Affine(filters * 13 * 13, 10, rng=rng, dtype=dtype),
-    ]
+        raise ValueError(
+            f"book_model: activation must be 'relu', 'sigmoid' or None, got {activation!r}"
+        )
+    conv = Conv2D(
+        1, filters, 3, rng=rng, init="he" if activation == "relu" else "lecun", dtype=dtype
+    )
+    layers = (
+        [conv]
+        + ([act[activation]()] if activation else [])
+        + [
+            MaxPool2D(2),
+            Flatten(),
+            Affine(filters * 13 * 13, 10, rng=rng, dtype=dtype),
+        ]
+    )
     return Sequential(layers)
 
 
@@ -54,16 +64,18 @@ def lenet(
     """
     rng = np.random.default_rng(rng)  # a Generator passes through unchanged
     c1, c2 = channels
-    return Sequential([
-        Conv2D(1, c1, 5, padding=2, rng=rng, init="he", dtype=dtype),  # (N, c1, 28, 28)
-        ReLU(),
-        MaxPool2D(2),  # (N, c1, 14, 14)
-        Conv2D(c1, c2, 5, padding=2, rng=rng, init="he", dtype=dtype),  # (N, c2, 14, 14)
-        ReLU(),
-        MaxPool2D(2),  # (N, c2, 7, 7)
-        Flatten(),  # (N, c2*7*7)
-        Affine(c2 * 7 * 7, hidden, rng=rng, init="he", dtype=dtype),  # (N, hidden)
-        ReLU(),
-        Dropout(dropout, rng=rng),
-        Affine(hidden, 10, rng=rng, init="lecun", dtype=dtype),  # (N, 10): the logits
-    ])
+    return Sequential(
+        [
+            Conv2D(1, c1, 5, padding=2, rng=rng, init="he", dtype=dtype),  # (N, c1, 28, 28)
+            ReLU(),
+            MaxPool2D(2),  # (N, c1, 14, 14)
+            Conv2D(c1, c2, 5, padding=2, rng=rng, init="he", dtype=dtype),  # (N, c2, 14, 14)
+            ReLU(),
+            MaxPool2D(2),  # (N, c2, 7, 7)
+            Flatten(),  # (N, c2*7*7)
+            Affine(c2 * 7 * 7, hidden, rng=rng, init="he", dtype=dtype),  # (N, hidden)
+            ReLU(),
+            Dropout(dropout, rng=rng),
+            Affine(hidden, 10, rng=rng, init="lecun", dtype=dtype),  # (N, 10): the logits
+        ]
+    )

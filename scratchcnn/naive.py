@@ -62,7 +62,9 @@ def conv_forward_naive(x, W, b, stride: int = 1, padding: int = 0) -> np.ndarray
         for f in range(n_filt):
             for i in range(ho):
                 for j in range(wo):
-                    window = xp[n, :, i * stride : i * stride + k, j * stride : j * stride + k]  # (C, K, K)
+                    window = xp[
+                        n, :, i * stride : i * stride + k, j * stride : j * stride + k
+                    ]  # (C, K, K)
                     out[n, f, i, j] = np.sum(window * W[f]) + b[f]
     return out
 
@@ -103,7 +105,12 @@ def maxpool_forward_naive(x, kernel_size: int = 2, stride: int | None = None) ->
         for c in range(ch):
             for i in range(ho):
                 for j in range(wo):
-                    window = x[n, c, i * stride : i * stride + kernel_size, j * stride : j * stride + kernel_size]
+                    window = x[
+                        n,
+                        c,
+                        i * stride : i * stride + kernel_size,
+                        j * stride : j * stride + kernel_size,
+                    ]
                     out[n, c, i, j] = window.max()
     return out
 
@@ -122,7 +129,12 @@ def maxpool_backward_naive(dout, x, kernel_size: int = 2, stride: int | None = N
         for c in range(ch):
             for i in range(ho):
                 for j in range(wo):
-                    window = x[n, c, i * stride : i * stride + kernel_size, j * stride : j * stride + kernel_size]
+                    window = x[
+                        n,
+                        c,
+                        i * stride : i * stride + kernel_size,
+                        j * stride : j * stride + kernel_size,
+                    ]
                     p, q = np.unravel_index(np.argmax(window), window.shape)
                     dx[n, c, i * stride + p, j * stride + q] += dout[n, c, i, j]
     return dx
@@ -249,7 +261,9 @@ def corr2d_naive(x, k) -> np.ndarray:
     return out
 
 
-def pool_forward_naive(x, kernel_size: int = 2, stride: int | None = None, reduce=np.max) -> np.ndarray:
+def pool_forward_naive(
+    x, kernel_size: int = 2, stride: int | None = None, reduce=np.max
+) -> np.ndarray:
     """Pool every ``K x K`` window at ``stride`` (default ``K``) with ``reduce`` (np.max, np.mean), by loops."""
     stride = kernel_size if stride is None else stride
     n_img, ch, h, w = x.shape
@@ -257,7 +271,9 @@ def pool_forward_naive(x, kernel_size: int = 2, stride: int | None = None, reduc
     out = np.zeros((n_img, ch, ho, wo))  # (N, C, H_out, W_out), float64
     for i in range(ho):
         for j in range(wo):
-            window = x[:, :, i * stride : i * stride + kernel_size, j * stride : j * stride + kernel_size]
+            window = x[
+                :, :, i * stride : i * stride + kernel_size, j * stride : j * stride + kernel_size
+            ]
             out[:, :, i, j] = reduce(window, axis=(2, 3))
     return out
 
@@ -292,12 +308,16 @@ def im2col_naive(x, kernel_size: int, stride: int = 1, padding: int = 0) -> np.n
     for n in range(n_img):
         for i in range(ho):
             for j in range(wo):
-                window = xp[n, :, i * stride : i * stride + k, j * stride : j * stride + k]  # (C, K, K)
+                window = xp[
+                    n, :, i * stride : i * stride + k, j * stride : j * stride + k
+                ]  # (C, K, K)
                 cols[:, (n * ho + i) * wo + j] = window.reshape(-1)
     return cols
 
 
-def col2im_naive(cols, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
+def col2im_naive(
+    cols, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0
+) -> np.ndarray:
     """The adjoint of :func:`im2col_naive`, by loops: each column added back onto its window.
 
     Overlapping windows accumulate; the padding's entries are dropped; the dtype of ``cols`` is kept.

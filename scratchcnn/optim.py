@@ -47,17 +47,23 @@ class SGD:
             raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
         weight_decay = _real(weight_decay, "weight_decay", "SGD")
         if weight_decay < 0:
-            raise ValueError(f"SGD: weight_decay must be a finite number >= 0, got {weight_decay!r}")
+            raise ValueError(
+                f"SGD: weight_decay must be a finite number >= 0, got {weight_decay!r}"
+            )
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.velocity: dict[str, np.ndarray] = {}
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         if params.keys() != grads.keys():
-            raise ValueError(f"SGD.step: params and grads have different keys: {sorted(params)} vs {sorted(grads)}")
+            raise ValueError(
+                f"SGD.step: params and grads have different keys: {sorted(params)} vs {sorted(grads)}"
+            )
         for name, w in params.items():
             g = grads[name]
             if g.shape != w.shape:
-                raise ValueError(f"SGD.step: gradient {name} has shape {g.shape}, parameter {w.shape}")
+                raise ValueError(
+                    f"SGD.step: gradient {name} has shape {g.shape}, parameter {w.shape}"
+                )
             if self.weight_decay:
                 g = g + self.weight_decay * w
             if self.momentum:
@@ -90,8 +96,13 @@ class Adam:
     ``m``, ``v`` and ``t`` are kept per parameter name in ``state``.
     """
 
-    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         if not (isinstance(lr, (int, float)) and lr > 0 and np.isfinite(lr)):
             raise ValueError(f"Adam: lr must be a positive number, got {lr!r}")
         try:
@@ -110,12 +121,16 @@ class Adam:
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         if params.keys() != grads.keys():
-            raise ValueError(f"Adam.step: params and grads have different keys: {sorted(params)} vs {sorted(grads)}")
+            raise ValueError(
+                f"Adam.step: params and grads have different keys: {sorted(params)} vs {sorted(grads)}"
+            )
         beta1, beta2 = self.betas
         for name, w in params.items():
             g = grads[name]
             if g.shape != w.shape:
-                raise ValueError(f"Adam.step: gradient {name} has shape {g.shape}, parameter {w.shape}")
+                raise ValueError(
+                    f"Adam.step: gradient {name} has shape {g.shape}, parameter {w.shape}"
+                )
             if self.weight_decay:
                 g = g + self.weight_decay * w
             state = self.state.get(name)

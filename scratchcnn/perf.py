@@ -64,16 +64,24 @@ __all__ = [
 # FLOPs per element of the sigmoid, forward and backward (each layer counts itself: see
 # model_flops and the layers' ``flops`` methods).
 SIGMOID_FORWARD_PER_ELEMENT = Sigmoid.forward_flops  # exp, add, divide, select
-SIGMOID_BACKWARD_PER_ELEMENT = Sigmoid.backward_flops  # s * (1 - s) * dout: one subtract, two multiplies
+SIGMOID_BACKWARD_PER_ELEMENT = (
+    Sigmoid.backward_flops
+)  # s * (1 - s) * dout: one subtract, two multiplies
 
 
 def _count(value, name: str, who: str, minimum: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or value < minimum
+    ):
         raise ValueError(f"{who}: {name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-def conv_flops(in_channels: int, out_channels: int, kernel_size: int, out_h: int, out_w: int) -> int:
+def conv_flops(
+    in_channels: int, out_channels: int, kernel_size: int, out_h: int, out_w: int
+) -> int:
     """Forward FLOPs of one convolution for one image: ``2 * C_in*K*K * C_out*H_out*W_out``.
 
     Each of the ``C_out*H_out*W_out`` outputs is ``b + sum`` of ``C_in*K*K`` products: that is
@@ -188,12 +196,15 @@ def model_flops(model, input_shape: tuple, input_grad: bool = False) -> FlopCoun
     """
     layers = model.layers if isinstance(model, Sequential) else model
     if not isinstance(layers, (list, tuple)):
-        raise TypeError(f"model_flops expected a Sequential or a list of layers, got {type(model).__name__}")
-    if (
-        not isinstance(input_shape, tuple)
-        or not all(isinstance(d, (int, np.integer)) and d > 0 for d in input_shape)
+        raise TypeError(
+            f"model_flops expected a Sequential or a list of layers, got {type(model).__name__}"
+        )
+    if not isinstance(input_shape, tuple) or not all(
+        isinstance(d, (int, np.integer)) and d > 0 for d in input_shape
     ):
-        raise ValueError(f"model_flops expected the shape of one sample as a tuple of positive ints, got {input_shape!r}")
+        raise ValueError(
+            f"model_flops expected the shape of one sample as a tuple of positive ints, got {input_shape!r}"
+        )
     if len(input_shape) == 4:
         raise ValueError(
             f"model_flops counts per sample: give the shape of one input, (C, H, W), without the batch "
@@ -216,7 +227,9 @@ class Timing:
     times: tuple[float, ...]
 
 
-def _timed_calls(fn: Callable[[], object], number: int, clock: Callable[[], float] = time.perf_counter) -> float:
+def _timed_calls(
+    fn: Callable[[], object], number: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
     start = clock()
     for _ in range(number):
         fn()
@@ -244,7 +257,10 @@ def time_it(fn: Callable[[], object], repeat: int = 5, number: int = 1, warmup: 
 
 
 def time_interleaved(
-    fns: Mapping[str, Callable[[], object]], repeat: int = 5, number: int = 1, warmup: int = 1,
+    fns: Mapping[str, Callable[[], object]],
+    repeat: int = 5,
+    number: int = 1,
+    warmup: int = 1,
     clock: Callable[[], float] | None = None,
 ) -> dict[str, Timing]:
     """Time several functions in turns; returns ``{name: Timing}`` (seconds per call).
@@ -259,7 +275,9 @@ def time_interleaved(
     """
     clock = time.perf_counter if clock is None else clock
     if not isinstance(fns, Mapping) or not fns:
-        raise TypeError("time_interleaved expected a non-empty dict {name: function of no arguments}")
+        raise TypeError(
+            "time_interleaved expected a non-empty dict {name: function of no arguments}"
+        )
     for name, fn in fns.items():
         if not callable(fn):
             raise TypeError(f"time_interleaved: {name!r} is a {type(fn).__name__}, not a function")
@@ -278,12 +296,19 @@ def time_interleaved(
         if gc_was_enabled:
             gc.enable()
     return {
-        name: Timing(best=min(ts), median=statistics.median(ts), times=tuple(ts)) for name, ts in times.items()
+        name: Timing(best=min(ts), median=statistics.median(ts), times=tuple(ts))
+        for name, ts in times.items()
     }
 
 
 def measure_gemm_gflops(
-    m: int = 1024, k: int | None = None, n: int | None = None, *, dtype=np.float32, repeat: int = 5, seed: int = 0
+    m: int = 1024,
+    k: int | None = None,
+    n: int | None = None,
+    *,
+    dtype=np.float32,
+    repeat: int = 5,
+    seed: int = 0,
 ) -> float:
     """This machine's matrix-multiply rate, in GFLOP/s, for an ``(m, k) @ (k, n)`` product.
 
@@ -321,7 +346,11 @@ class LayerTiming:
 
 
 def profile_layers(
-    model: Sequential, x: np.ndarray, labels: np.ndarray, repeat: int = 10, clock: Callable[[], float] | None = None
+    model: Sequential,
+    x: np.ndarray,
+    labels: np.ndarray,
+    repeat: int = 10,
+    clock: Callable[[], float] | None = None,
 ) -> list[LayerTiming]:
     """Time each layer of ``model`` (and the loss) in a training step on the batch ``(x, labels)``.
 
@@ -343,16 +372,28 @@ def profile_layers(
     if not isinstance(model, Sequential):
         raise TypeError(f"profile_layers expected a Sequential model, got {type(model).__name__}")
     if not isinstance(x, np.ndarray) or x.ndim < 2:
-        raise ValueError(f"profile_layers expected a batch x of shape (N, ...), got {getattr(x, 'shape', type(x).__name__)}")
+        raise ValueError(
+            f"profile_layers expected a batch x of shape (N, ...), got {getattr(x, 'shape', type(x).__name__)}"
+        )
     loss_fn = SoftmaxCrossEntropy()
     # Steps as Sequential runs them: (name, forward(a), backward(g, input_grad)).
     steps, layers, i = [], model.layers, 0
     while i < len(layers):
         layer = layers[i]
-        if i > 0 and type(layer) is ReLU and i + 1 < len(layers) and type(layers[i + 1]) is MaxPool2D:
+        if (
+            i > 0
+            and type(layer) is ReLU
+            and i + 1 < len(layers)
+            and type(layers[i + 1]) is MaxPool2D
+        ):
             pool = layers[i + 1]
-            steps.append((f"{layer!r} + {pool!r}", lambda a, relu=layer, pool=pool: pool._forward_after_relu(a, relu),
-                          pool._backward_through_relu))
+            steps.append(
+                (
+                    f"{layer!r} + {pool!r}",
+                    lambda a, relu=layer, pool=pool: pool._forward_after_relu(a, relu),
+                    pool._backward_through_relu,
+                )
+            )
             i += 2
             continue
         fwd = getattr(layer, "_forward", layer.forward) if i > 0 else layer.forward
@@ -376,10 +417,14 @@ def profile_layers(
         fns[f"{i} backward"] = lambda bwd=bwd, g=upstream[i], i=i: bwd(g, input_grad=i > 0)
     fns["loss forward"] = lambda: loss_fn.forward(out, labels)
     fns["loss backward"] = loss_fn.backward
-    timings = time_interleaved(fns, repeat=_count(repeat, "repeat", "profile_layers"), number=1, warmup=1, clock=clock)
+    timings = time_interleaved(
+        fns, repeat=_count(repeat, "repeat", "profile_layers"), number=1, warmup=1, clock=clock
+    )
     rows = [
         LayerTiming(name, timings[f"{i} forward"].best, timings[f"{i} backward"].best)
         for i, (name, _, _) in enumerate(steps)
     ]
-    rows.append(LayerTiming(repr(loss_fn), timings["loss forward"].best, timings["loss backward"].best))
+    rows.append(
+        LayerTiming(repr(loss_fn), timings["loss forward"].best, timings["loss backward"].best)
+    )
     return rows

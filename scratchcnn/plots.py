@@ -154,7 +154,9 @@ def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(values, kernel, mode="valid")
 
 
-def plot_learning_curves(history, *, eval_label: str = "validation", title: str | None = None, window: int | None = None):
+def plot_learning_curves(
+    history, *, eval_label: str = "validation", title: str | None = None, window: int | None = None
+):
     """Loss per step and accuracy per epoch of a :class:`scratchcnn.train.History`; return the Figure.
 
     Left: the loss of every mini-batch (faint) and its moving average over ``window`` steps
@@ -163,7 +165,9 @@ def plot_learning_curves(history, *, eval_label: str = "validation", title: str 
     ``fit`` measures it) and, when the history has them, the accuracy on the data passed to ``fit``
     as ``X_val``, called ``eval_label`` ("validation", or "test" when that is what was passed).
     """
-    step_loss = np.asarray(getattr(history, "step_loss", None) if history is not None else None, dtype=float)
+    step_loss = np.asarray(
+        getattr(history, "step_loss", None) if history is not None else None, dtype=float
+    )
     train_acc = np.asarray(getattr(history, "train_acc", []), dtype=float)
     if step_loss.ndim != 1 or step_loss.size == 0 or train_acc.size == 0:
         raise ValueError(
@@ -194,9 +198,17 @@ def plot_learning_curves(history, *, eval_label: str = "validation", title: str 
     ax_loss.legend(loc="upper right", fontsize=9)
 
     epoch_axis = np.arange(1, epochs + 1)
-    ax_acc.plot(epoch_axis, train_acc, "o-", color="#1f4e8c", label="training (average over the epoch)")
+    ax_acc.plot(
+        epoch_axis, train_acc, "o-", color="#1f4e8c", label="training (average over the epoch)"
+    )
     if val_acc.size:
-        ax_acc.plot(np.arange(1, len(val_acc) + 1), val_acc, "s-", color="#d35400", label=f"{eval_label} (end of epoch)")
+        ax_acc.plot(
+            np.arange(1, len(val_acc) + 1),
+            val_acc,
+            "s-",
+            color="#d35400",
+            label=f"{eval_label} (end of epoch)",
+        )
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy")
     ax_acc.set_xticks(epoch_axis)
@@ -220,9 +232,13 @@ def plot_confusion_matrix(matrix, *, class_names=None, title: str | None = None)
     """
     m = np.asarray(matrix)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.size == 0:
-        raise ValueError(f"plot_confusion_matrix expected a square matrix of counts (K, K), got shape {m.shape}")
+        raise ValueError(
+            f"plot_confusion_matrix expected a square matrix of counts (K, K), got shape {m.shape}"
+        )
     if not np.issubdtype(m.dtype, np.integer) or m.min() < 0:
-        raise ValueError("plot_confusion_matrix expected non-negative integer counts, e.g. from np.bincount")
+        raise ValueError(
+            "plot_confusion_matrix expected non-negative integer counts, e.g. from np.bincount"
+        )
     k = m.shape[0]
     names = [str(c) for c in (class_names if class_names is not None else range(k))]
     if len(names) != k:
@@ -255,7 +271,9 @@ def plot_confusion_matrix(matrix, *, class_names=None, title: str | None = None)
     return fig
 
 
-def plot_filters(weights, *, title: str | None = None, annotate: bool | None = None, cmap: str = "RdBu_r"):
+def plot_filters(
+    weights, *, title: str | None = None, annotate: bool | None = None, cmap: str = "RdBu_r"
+):
     """Draw the kernels of a convolution ``W`` of shape ``(F, C, K, K)`` (or ``(F, K, K)``); return the Figure.
 
     One panel per filter and input channel, all on one colour scale symmetric around 0 (red
@@ -266,10 +284,14 @@ def plot_filters(weights, *, title: str | None = None, annotate: bool | None = N
     if w.ndim == 3:
         w = w[:, None]  # (F, 1, K, K)
     if w.ndim != 4 or w.shape[2] < 1 or w.shape[3] < 1:
-        raise ValueError(f"plot_filters expected weights (F, C, K, K) or (F, K, K), got shape {np.shape(weights)}")
+        raise ValueError(
+            f"plot_filters expected weights (F, C, K, K) or (F, K, K), got shape {np.shape(weights)}"
+        )
     n_filters, channels, kh, kw = w.shape
     if n_filters * channels > MAX_PANELS:
-        raise ValueError(f"plot_filters draws at most {MAX_PANELS} kernels, got {n_filters} x {channels}")
+        raise ValueError(
+            f"plot_filters draws at most {MAX_PANELS} kernels, got {n_filters} x {channels}"
+        )
     if annotate is None:
         annotate = max(kh, kw) <= 5
     limit = float(np.abs(w).max()) or 1.0
@@ -328,7 +350,9 @@ def plot_feature_maps(maps, *, image=None, title: str | None = None, cmap: str =
         while image.ndim > 2 and image.shape[0] == 1:
             image = image[0]
         if image.ndim != 2:
-            raise ValueError(f"plot_feature_maps: image should be one (H, W) image, got shape {np.shape(image)}")
+            raise ValueError(
+                f"plot_feature_maps: image should be one (H, W) image, got shape {np.shape(image)}"
+            )
     lead = 1 if image is not None else 0
     fig, axes = plt.subplots(len(arrays), ncols + lead, figsize=(1.3 * (ncols + lead) + 0.6, 1.55 * len(arrays) + 0.6),
                              facecolor="white", squeeze=False)  # fmt: skip
@@ -350,8 +374,19 @@ def plot_feature_maps(maps, *, image=None, title: str | None = None, cmap: str =
                 continue
             ax.imshow(a[ch], cmap=cmap, interpolation="nearest")
             if not np.any(a[ch]):  # a filter that does not respond anywhere (e.g. a "dead" ReLU)
-                ax.text(0.5, 0.5, "all 0", transform=ax.transAxes, ha="center", va="center", color="white", fontsize=9)
-            ax.set_title(f"map {ch}" + (f", {a.shape[1]}x{a.shape[2]}" if ch == 0 else ""), fontsize=8)
+                ax.text(
+                    0.5,
+                    0.5,
+                    "all 0",
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="center",
+                    color="white",
+                    fontsize=9,
+                )
+            ax.set_title(
+                f"map {ch}" + (f", {a.shape[1]}x{a.shape[2]}" if ch == 0 else ""), fontsize=8
+            )
         first = axes[r, lead]
         first.set_ylabel(label, fontsize=9)
     fig.suptitle(title or "Feature maps")

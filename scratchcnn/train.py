@@ -48,17 +48,27 @@ def resolve_blas_threads(requested: int | str | None = None) -> int | None:
         if text == "auto":
             return None
         if not text.isdigit():
-            raise ValueError(f"fit: {source} must be a count of threads >= 0 or 'auto', got {requested!r}")
+            raise ValueError(
+                f"fit: {source} must be a count of threads >= 0 or 'auto', got {requested!r}"
+            )
         requested = int(text)
-    if isinstance(requested, (bool, np.bool_)) or not isinstance(requested, (int, np.integer)) or requested < 0:
-        raise ValueError(f"fit: {source} must be a count of threads >= 0 or 'auto', got {requested!r}")
+    if (
+        isinstance(requested, (bool, np.bool_))
+        or not isinstance(requested, (int, np.integer))
+        or requested < 0
+    ):
+        raise ValueError(
+            f"fit: {source} must be a count of threads >= 0 or 'auto', got {requested!r}"
+        )
     return int(requested) or None
 
 
 def _blas_limit(requested):
     """A context in which BLAS uses :func:`resolve_blas_threads` threads (nothing for None)."""
     threads = resolve_blas_threads(requested)
-    return contextlib.nullcontext() if threads is None else threadpool_limits(threads, user_api="blas")
+    return (
+        contextlib.nullcontext() if threads is None else threadpool_limits(threads, user_api="blas")
+    )
 
 
 @dataclass
@@ -90,14 +100,22 @@ def _check_data(X, y, who: str, model, what: str = "X") -> np.ndarray:
     ``0..classes-1`` (``classes`` is the model's number of outputs when it can say).
     """
     if not isinstance(X, np.ndarray) or X.ndim < 2:
-        raise ValueError(f"{who}: {what} must be a NumPy array (N, ...), got {getattr(X, 'shape', type(X).__name__)}")
+        raise ValueError(
+            f"{who}: {what} must be a NumPy array (N, ...), got {getattr(X, 'shape', type(X).__name__)}"
+        )
     if len(X) == 0:
-        raise ValueError(f"{who}: {what} holds no examples (shape {X.shape}); pass at least one image")
+        raise ValueError(
+            f"{who}: {what} holds no examples (shape {X.shape}); pass at least one image"
+        )
     if X.dtype.kind != "f":
-        raise TypeError(f"{who}: {what} must be floating point, got {X.dtype}; scale the images first (scratchcnn.preprocess)")
+        raise TypeError(
+            f"{who}: {what} must be floating point, got {X.dtype}; scale the images first (scratchcnn.preprocess)"
+        )
     dtype = getattr(model, "dtype", None)
     if dtype is not None and X.dtype != dtype:
-        raise TypeError(f"{who}: the model is {dtype} but {what} is {X.dtype}; use {what}.astype(np.{dtype}) or model.astype(np.{X.dtype})")
+        raise TypeError(
+            f"{who}: the model is {dtype} but {what} is {X.dtype}; use {what}.astype(np.{dtype}) or model.astype(np.{X.dtype})"
+        )
     if not np.isfinite(np.sum(X, dtype=np.float64)):
         finite = np.isfinite(X)
         if not finite.all():
@@ -113,13 +131,19 @@ def _check_data(X, y, who: str, model, what: str = "X") -> np.ndarray:
     label = "y" if what == "X" else "y" + what[1:]
     y = np.asarray(y)
     if y.shape != (len(X),):
-        raise ValueError(f"{who}: {label} must have shape ({len(X)},) to match {what} {X.shape}, got {y.shape}")
+        raise ValueError(
+            f"{who}: {label} must have shape ({len(X)},) to match {what} {X.shape}, got {y.shape}"
+        )
     if y.dtype.kind not in "iu":
         raise TypeError(f"{who}: {label} must hold integer class labels, got {y.dtype}")
     classes = _classes(model, X.shape)
     low, high = int(y.min()), int(y.max())
     if low < 0 or (classes is not None and high >= classes):
-        top = f"{classes - 1} (the model has {classes} outputs)" if classes is not None else "the last class"
+        top = (
+            f"{classes - 1} (the model has {classes} outputs)"
+            if classes is not None
+            else "the last class"
+        )
         wrong = np.flatnonzero((y < 0) | (y >= (classes if classes is not None else np.inf)))
         raise ValueError(
             f"{who}: labels in {label} must lie in 0..{top}; {len(wrong)} do not, the first "
@@ -133,7 +157,7 @@ def _classes(model, input_shape: tuple) -> int | None:
     try:
         shape = model.output_shape((1, *input_shape[1:]))
         return int(shape[-1]) if len(shape) == 2 else None
-    except Exception:  # noqa: BLE001 - no output_shape, or it refuses this input: forward will say why
+    except Exception:
         return None
 
 
@@ -177,7 +201,11 @@ class _Watch:
         if self.first_loss is None:
             self.first_loss = loss
         self.recent = (self.recent + [loss])[-LOSS_WINDOW:]
-        base = max(self.first_loss, math.log(self.classes) if self.classes and self.classes > 1 else 0.0, 1e-3)
+        base = max(
+            self.first_loss,
+            math.log(self.classes) if self.classes and self.classes > 1 else 0.0,
+            1e-3,
+        )
         mean = sum(self.recent) / len(self.recent)
         if len(self.recent) == LOSS_WINDOW and mean > LOSS_FACTOR * base:
             return (
@@ -290,8 +318,17 @@ def _fit(model, X, y, epochs, batch_size, optimizer, rng, X_val, y_val, progress
         seen_loss, correct = 0.0, 0
         # A plain-text bar (it reads the same on a built page), shown only when an epoch takes
         # longer than 2 s: short epochs print just their summary line.
-        bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", file=sys.stdout, ascii=True,
-                   delay=2.0, mininterval=2.0, leave=False, ncols=80, disable=not progress)
+        bar = tqdm(
+            total=steps,
+            desc=f"epoch {epoch}/{epochs}",
+            file=sys.stdout,
+            ascii=True,
+            delay=2.0,
+            mininterval=2.0,
+            leave=False,
+            ncols=80,
+            disable=not progress,
+        )
         for step in range(steps):
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb, yb = X[idx], y[idx]

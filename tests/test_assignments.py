@@ -55,7 +55,6 @@ from scratchcnn.assignments.nbgrader import mark_cells
 from scratchcnn.assignments.otter import answer_expression, otter_tests
 from scratchcnn.assignments.regions import assigned_names, marker_spans, stub
 from scratchcnn.assignments.summary import chapter_exercises, exercise_table
-import scratchcnn.check
 from scratchcnn.check import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +93,10 @@ def leaked_lines(chapter, student) -> list[str]:
 
 def _client(nb, cwd: Path) -> nbclient.NotebookClient:
     return nbclient.NotebookClient(
-        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd)}},
     )
 
 
@@ -129,7 +131,9 @@ def run_then_solve(student, solved, cwd: Path, resume_at: int, stop_after: int) 
     top-to-bottom run of the solved notebook without executing the chapter a second time.
     """
     student, solved = nbformat.from_dict(student), nbformat.from_dict(solved)
-    same = [a.source for a in student.cells[:resume_at]] == [b.source for b in solved.cells[:resume_at]]
+    same = [a.source for a in student.cells[:resume_at]] == [
+        b.source for b in solved.cells[:resume_at]
+    ]
     assert same, "the student and solved copies differ before the first solution"
     client = _client(student, cwd)
     error = solved_error = None
@@ -158,7 +162,8 @@ def first_exercise(student, replacements) -> tuple[int, int, str]:
     exercise_id = first.region.exercise_id
     call = re.compile(rf"""\bcheck\(\s*["']{re.escape(exercise_id)}["']""")
     check_cell = next(
-        i for i in range(first_cell, len(student.cells))
+        i
+        for i in range(first_cell, len(student.cells))
         if student.cells[i].cell_type == "code" and call.search(student.cells[i].source)
     )
     return first_cell, check_cell, exercise_id
@@ -234,11 +239,15 @@ def synthetic_chapter():
                 "```{exercise} A kernel\n:label: ex-kernel\n\nMake a 2x2 kernel of ones.\n```\n\n"
                 "```{solution-start} ex-kernel\n:class: dropdown\n```\nThe kernel is all ones:"
             ),
-            new_code_cell("# BEGIN SOLUTION\nkernel = np.full((2, 2), 1.0)\n# END SOLUTION\nprint(type(kernel).__name__)"),
+            new_code_cell(
+                "# BEGIN SOLUTION\nkernel = np.full((2, 2), 1.0)\n# END SOLUTION\nprint(type(kernel).__name__)"
+            ),
             new_markdown_cell("```{solution-end}\n```"),
             new_code_cell('check("99.2", kernel)'),
         ],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
     )
 
 
@@ -273,7 +282,7 @@ def test_leak_detector_can_fail(synthetic):
 
 def test_synthetic_student_copy_keeps_everything_else(synthetic):
     chapter, student, _ = synthetic
-    for ours, theirs in zip(code_cells(chapter), code_cells(student)):
+    for ours, theirs in zip(code_cells(chapter), code_cells(student), strict=False):
         if "# BEGIN SOLUTION" not in ours.source:
             assert theirs.source == ours.source
     kept = [cell.source for cell in student.cells if cell.cell_type == "markdown"]
@@ -292,7 +301,9 @@ def test_synthetic_student_copy_stops_at_first_exercise_then_solutions_pass(synt
     first_cell, check_cell, exercise_id = first_exercise(student, replacements)
     assert (first_cell, check_cell, exercise_id) == (7, 8, "99.1")
     run = run_then_solve(student, splice(student, replacements), tmp_path, first_cell, check_cell)
-    assert run.error is not None, "the student copy ran through the first exercise: nothing stopped it"
+    assert run.error is not None, (
+        "the student copy ran through the first exercise: nothing stopped it"
+    )
     assert run.error.ename == "ExerciseNotAttempted", run.error
     assert "Exercise 99.1 is not done yet" in run.error.evalue
     assert [index for index, _ in error_cells(run.student)] == [check_cell]
@@ -312,7 +323,9 @@ def test_a_value_stub_used_before_its_check_gives_an_unrelated_error(tmp_path):
     check can report it. The chapter itself runs; only its student copy breaks."""
     chapter = synthetic_chapter()
     del chapter.cells[6:9]  # drop exercise 99.1, so that 99.2 comes first
-    chapter.cells[7].source = chapter.cells[7].source.replace("type(kernel).__name__", "kernel.shape")
+    chapter.cells[7].source = chapter.cells[7].source.replace(
+        "type(kernel).__name__", "kernel.shape"
+    )
     student, replacements = student_copy(chapter, TITLES)
     first_cell, check_cell, exercise_id = first_exercise(student, replacements)
     run = run_then_solve(student, splice(student, replacements), tmp_path, first_cell, check_cell)
@@ -332,7 +345,10 @@ def test_build_writes_both_folders_and_fails_cleanly(tmp_path, capsys):
     out = tmp_path / "_build" / "assignments"
 
     made = build(src, out, TITLES)
-    assert made == [Assignment("01_synthetic.ipynb", ("99.1", "99.2"), 2), Assignment("02_plain.ipynb", (), 0)]
+    assert made == [
+        Assignment("01_synthetic.ipynb", ("99.1", "99.2"), 2),
+        Assignment("02_plain.ipynb", (), 0),
+    ]
     student = nbformat.read(out / "student" / "01_synthetic.ipynb", as_version=4)
     solution = nbformat.read(out / "solutions" / "01_synthetic.ipynb", as_version=4)
     assert all(not c.outputs and c.execution_count is None for c in code_cells(student))
@@ -351,7 +367,9 @@ def test_build_writes_both_folders_and_fails_cleanly(tmp_path, capsys):
     broken = synthetic_chapter()
     broken.cells[7].source = broken.cells[7].source.replace("# END SOLUTION", "")
     nbformat.write(broken, src / "01_synthetic.ipynb")
-    with pytest.raises(ValueError, match=r"01_synthetic.ipynb: code cell 7, line 3: '# BEGIN SOLUTION' has no"):
+    with pytest.raises(
+        ValueError, match=r"01_synthetic.ipynb: code cell 7, line 3: '# BEGIN SOLUTION' has no"
+    ):
         build(src, out, TITLES)
     assert sorted(p.name for p in out.parent.iterdir()) == ["assignments"]
     assert nbformat.read(out / "student" / "01_synthetic.ipynb", as_version=4) == student
@@ -390,7 +408,9 @@ def test_malformed_markers_are_refused(source, message):
 
 
 def test_markers_at_any_indentation_and_no_false_alarms():
-    assert marker_spans("def f():\n    # BEGIN SOLUTION\n    pass\n    # END SOLUTION  ", "c") == [(1, 3)]
+    assert marker_spans("def f():\n    # BEGIN SOLUTION\n    pass\n    # END SOLUTION  ", "c") == [
+        (1, 3)
+    ]
     assert marker_spans("append_solution(x)  # a friend solution", "c") == []
 
 
@@ -402,9 +422,18 @@ def regions_of(*sources):
     "source, in_function",
     [
         ("def f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION", True),
-        ("def f(x):\n    for i in x:\n        # BEGIN SOLUTION\n        pass\n        # END SOLUTION", True),
-        ("class A:\n    def f(self):\n        # BEGIN SOLUTION\n        return 1\n        # END SOLUTION", True),
-        ("@dec\nasync def f(\n    x,\n):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION", True),
+        (
+            "def f(x):\n    for i in x:\n        # BEGIN SOLUTION\n        pass\n        # END SOLUTION",
+            True,
+        ),
+        (
+            "class A:\n    def f(self):\n        # BEGIN SOLUTION\n        return 1\n        # END SOLUTION",
+            True,
+        ),
+        (
+            "@dec\nasync def f(\n    x,\n):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION",
+            True,
+        ),
         ("%%time\ndef f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION", True),
         ("# BEGIN SOLUTION\nk = 1\n# END SOLUTION", False),
         ("if True:\n    # BEGIN SOLUTION\n    k = 1\n    # END SOLUTION", False),
@@ -424,7 +453,17 @@ def test_function_bodies_are_recognised(source, in_function):
         (["k = 1"], ["k"]),
         (["w, (b, *rest) = 1, (2, 3)", "w = 4"], ["w", "b", "rest"]),
         (["def relu(x):", "    return x", "class Net:", "    pass"], ["relu", "Net"]),
-        (["if a:", "    y = 1", "else:", "    z: int = 2", "for i in range(3):", "    total += i"], ["y", "z", "total"]),
+        (
+            [
+                "if a:",
+                "    y = 1",
+                "else:",
+                "    z: int = 2",
+                "for i in range(3):",
+                "    total += i",
+            ],
+            ["y", "z", "total"],
+        ),
         (["params['W'] = 1", "self.b = 2", "import numpy as np"], []),
         (["    np.ones(3)"], []),
         (["[1, 2],", "[3, 4]"], []),
@@ -447,7 +486,10 @@ def test_stubs():
         'check("1.3", answer)',
     )
     titles = {"1.1": 'the "identity"', "1.2": "two numbers", "1.3": "a product"}
-    assert stub(body, titles) == ["    # YOUR CODE HERE", '    raise NotImplementedError("Exercise 1.1: the \\"identity\\"")']
+    assert stub(body, titles) == [
+        "    # YOUR CODE HERE",
+        '    raise NotImplementedError("Exercise 1.1: the \\"identity\\"")',
+    ]
     assert stub(value, titles) == ["# YOUR CODE HERE", "k = ...", "b = ..."]
     assert stub(expression, titles) == ["    # YOUR CODE HERE", "    ..."]
     assert (value.exercise_id, expression.exercise_id) == ("1.2", "1.3")
@@ -471,7 +513,12 @@ def test_markdown_solutions_are_removed_and_other_cells_kept():
         new_markdown_cell("Untouched\n"),
     ]
     out, removed = strip_markdown_solutions(cells)
-    assert [c.source for c in out] == [f"Intro\n\n{ANSWER_PROMPT}\nAfter", cells[3].source, "Visible again", "Untouched\n"]
+    assert [c.source for c in out] == [
+        f"Intro\n\n{ANSWER_PROMPT}\nAfter",
+        cells[3].source,
+        "Visible again",
+        "Untouched\n",
+    ]
     assert removed == 3
     with pytest.raises(ValueError, match="never closed"):
         strip_markdown_solutions([new_markdown_cell("```{solution} ex\nopen")])
@@ -482,9 +529,16 @@ def test_markdown_solutions_are_removed_and_other_cells_kept():
 def test_nbgrader_metadata(synthetic):
     chapter, student, _ = synthetic
     marked = solution_copy(chapter)
-    meta = {i: c.metadata["nbgrader"] for i, c in enumerate(marked.cells) if "nbgrader" in c.metadata}
+    meta = {
+        i: c.metadata["nbgrader"] for i, c in enumerate(marked.cells) if "nbgrader" in c.metadata
+    }
     assert sorted(meta) == [7, 8, 10, 12]
-    assert [meta[i]["grade_id"] for i in (7, 8, 10, 12)] == ["ex99_1-answer", "ex99_1-check", "ex99_2-answer", "ex99_2-check"]
+    assert [meta[i]["grade_id"] for i in (7, 8, 10, 12)] == [
+        "ex99_1-answer",
+        "ex99_1-check",
+        "ex99_2-answer",
+        "ex99_2-check",
+    ]
     for m in meta.values():  # nbgrader's schema version 3
         assert re.fullmatch(r"[a-zA-Z0-9_\-]+", m["grade_id"]) and m["schema_version"] == 3
         assert {"grade", "locked", "solution"} <= set(m)
@@ -508,7 +562,7 @@ def test_otter_test_files_run_the_graded_checks(synthetic, monkeypatch):
     assert sorted(files) == ["ex99_1.py", "ex99_2.py"]
     fake = types.ModuleType("otter.test_files")
 
-    class test_case:  # noqa: N801 - otter's name
+    class test_case:
         def __init__(self, name=None, points=None, hidden=False):
             self.name, self.points, self.hidden = name, points, hidden
 
@@ -554,17 +608,29 @@ def test_otter_test_files_run_the_graded_checks(synthetic, monkeypatch):
 def test_solution_copy_test_cells_hold_the_graded_form(synthetic):
     chapter, student, _ = synthetic
     marked = solution_copy(chapter)
-    assert marked.cells[8].source.endswith('reload(scratchcnn.check.grading).grade(\'99.1\', double, points=1)')
-    assert student.cells[8].source == chapter.cells[8].source == 'check("99.1", double)'  # self-study form
+    assert marked.cells[8].source.endswith(
+        "reload(scratchcnn.check.grading).grade('99.1', double, points=1)"
+    )
+    assert (
+        student.cells[8].source == chapter.cells[8].source == 'check("99.1", double)'
+    )  # self-study form
 
 
 def test_exercise_table(tmp_path):
     nbformat.write(synthetic_chapter(), tmp_path / "01_synthetic.ipynb")
     (info,) = [chapter_exercises(tmp_path / "01_synthetic.ipynb")]
-    assert (info.title, info.exercises, info.checked, info.solution_lines) == ("A synthetic chapter", 3, ("99.1", "99.2"), 3)
+    assert (info.title, info.exercises, info.checked, info.solution_lines) == (
+        "A synthetic chapter",
+        3,
+        ("99.1", "99.2"),
+        3,
+    )
     assert info.minutes == 5 * -(-(10 * 1 + 15 * 2 + 2 * 3) // 5)
     table = exercise_table(tmp_path)
-    assert "| A synthetic chapter (`01_synthetic.ipynb`) | 3 | 99.1, 99.2 | 3 | about 50 min |" in table
+    assert (
+        "| A synthetic chapter (`01_synthetic.ipynb`) | 3 | 99.1, 99.2 | 3 | about 50 min |"
+        in table
+    )
     assert exercise_table(tmp_path / "missing").startswith("No chapter")
 
 
@@ -573,14 +639,23 @@ def test_exercise_table(tmp_path):
 
 def _chapters_with_solutions() -> list:
     found = [
-        path for path in sorted(NOTEBOOKS.glob("*.ipynb")) if "# BEGIN SOLUTION" in path.read_text(encoding="utf8")
+        path
+        for path in sorted(NOTEBOOKS.glob("*.ipynb"))
+        if "# BEGIN SOLUTION" in path.read_text(encoding="utf8")
     ]
     if found:
         return found
-    return [pytest.param(None, marks=pytest.mark.skip(reason="no notebook in notebooks/ has solution regions yet"))]
+    return [
+        pytest.param(
+            None,
+            marks=pytest.mark.skip(reason="no notebook in notebooks/ has solution regions yet"),
+        )
+    ]
 
 
-@pytest.fixture(scope="module", params=_chapters_with_solutions(), ids=lambda p: getattr(p, "stem", "none"))
+@pytest.fixture(
+    scope="module", params=_chapters_with_solutions(), ids=lambda p: getattr(p, "stem", "none")
+)
 def chapter(request):
     path = request.param
     nb = nbformat.read(path, as_version=4)
@@ -591,15 +666,26 @@ def chapter(request):
 def test_chapter_student_copy_hides_solutions_and_outputs(chapter):
     path, nb, student, _ = chapter
     assert leaked_lines(nb, student) == [], f"{path.name}: solution lines left in the student copy"
-    with_outputs = [i for i, c in enumerate(code_cells(student)) if c.outputs or c.execution_count is not None]
+    with_outputs = [
+        i for i, c in enumerate(code_cells(student)) if c.outputs or c.execution_count is not None
+    ]
     assert not with_outputs, f"{path.name}: student code cells {with_outputs} keep outputs"
-    answers = [i for i, c in enumerate(student.cells) if c.cell_type == "markdown" and "{solution" in c.source]
+    answers = [
+        i
+        for i, c in enumerate(student.cells)
+        if c.cell_type == "markdown" and "{solution" in c.source
+    ]
     assert not answers, f"{path.name}: student Markdown cells {answers} still hold worked answers"
     first_ours, first_theirs = code_cells(nb)[0], code_cells(student)[0]
-    assert first_theirs.source == first_ours.source and '"google.colab" in sys.modules' in first_theirs.source
-    for index, (ours, theirs) in enumerate(zip(code_cells(nb), code_cells(student))):
+    assert (
+        first_theirs.source == first_ours.source
+        and '"google.colab" in sys.modules' in first_theirs.source
+    )
+    for index, (ours, theirs) in enumerate(zip(code_cells(nb), code_cells(student), strict=False)):
         if "# BEGIN SOLUTION" not in ours.source:
-            assert theirs.source == ours.source, f"{path.name}: code cell {index} changed in the student copy"
+            assert theirs.source == ours.source, (
+                f"{path.name}: code cell {index} changed in the student copy"
+            )
 
 
 def test_chapter_round_trip_is_lossless(chapter):
@@ -613,11 +699,15 @@ def test_chapter_committed_solutions_pass_every_check(chapter):
     path, nb, _, _ = chapter
     cells = [c for c in code_cells(nb) if c.source.strip()]
     counts = [c.execution_count for c in cells]
-    assert counts == list(range(1, len(cells) + 1)), f"{path.name} is not executed top to bottom: `make execute`"
+    assert counts == list(range(1, len(cells) + 1)), (
+        f"{path.name} is not executed top to bottom: `make execute`"
+    )
     assert not error_cells(nb), f"{path.name} has stored errors {error_cells(nb)}"
     known = exercises()
     for region in find_regions(nb.cells):
-        assert region.exercise_id in known, f"{path.name}: exercise {region.exercise_id} has no registered check"
+        assert region.exercise_id in known, (
+            f"{path.name}: exercise {region.exercise_id} has no registered check"
+        )
         out = stdout(nb.cells[region.check_cell])
         assert f"Exercise {region.exercise_id} passed" in out, (
             f"{path.name}: the check cell {region.check_cell} of exercise {region.exercise_id} does not show "
@@ -636,7 +726,9 @@ def chapter_run(chapter):
 
 def test_chapter_student_copy_stops_at_first_exercise(chapter_run):
     path, run, first_cell, check_cell, exercise_id = chapter_run
-    assert run.error is not None, f"{path.name}: the student copy ran through exercise {exercise_id} without stopping"
+    assert run.error is not None, (
+        f"{path.name}: the student copy ran through exercise {exercise_id} without stopping"
+    )
     (failing, ename), *_ = error_cells(run.student)
     assert first_cell <= failing <= check_cell and ename in NOT_ATTEMPTED, (
         f"{path.name}: the student copy stopped at cell {failing} with {ename}: {run.error.evalue}; expected "
@@ -686,7 +778,9 @@ def test_build_refuses_a_folder_it_did_not_write(tmp_path):
     theirs = tmp_path / "course" / "grades"
     theirs.mkdir()
     (theirs / "grades.csv").write_text("alice,3\n")
-    with pytest.raises(ValueError, match=r"not empty \(grades.csv\) and was not written by this tool"):
+    with pytest.raises(
+        ValueError, match=r"not empty \(grades.csv\) and was not written by this tool"
+    ):
         build(src, theirs, TITLES)
     assert (theirs / "grades.csv").read_text() == "alice,3\n"
     a_file = tmp_path / "course" / "notes.txt"
@@ -721,19 +815,31 @@ def test_unreadable_notebook_is_named(tmp_path):
 
 
 def test_code_markers_in_markdown_and_raw_cells_are_stripped():
-    md = new_markdown_cell("Try:\n```python\n# BEGIN SOLUTION\nsecret = 42\n# END SOLUTION\n```\nDone.")
+    md = new_markdown_cell(
+        "Try:\n```python\n# BEGIN SOLUTION\nsecret = 42\n# END SOLUTION\n```\nDone."
+    )
     raw = nbformat.v4.new_raw_cell("```{solution} ex\nThe raw answer.\n```")
     out, removed = strip_markdown_solutions([md, raw])
     assert removed == 2
-    assert "secret" not in out[0].source and ANSWER_PROMPT in out[0].source and "Done." in out[0].source
+    assert (
+        "secret" not in out[0].source
+        and ANSWER_PROMPT in out[0].source
+        and "Done." in out[0].source
+    )
     assert out[1].source == ANSWER_PROMPT and out[1].cell_type == "raw"
 
 
 @pytest.mark.parametrize(
     "cell, message",
     [
-        (new_markdown_cell("Intro\n### BEGIN SOLUTION\nsecret\n### END SOLUTION"), r"markdown cell 0, line 2"),
-        (nbformat.v4.new_raw_cell("a\n# BEGIN SOLUTION\nsecret"), r"raw cell 0, line 2: '# BEGIN SOLUTION' has no"),
+        (
+            new_markdown_cell("Intro\n### BEGIN SOLUTION\nsecret\n### END SOLUTION"),
+            r"markdown cell 0, line 2",
+        ),
+        (
+            nbformat.v4.new_raw_cell("a\n# BEGIN SOLUTION\nsecret"),
+            r"raw cell 0, line 2: '# BEGIN SOLUTION' has no",
+        ),
         (new_markdown_cell("The answer {solution}`ex` is 42"), r"markdown cell 0, line 1"),
         (new_markdown_cell("text\n  ```{Solution} ex\n  42\n  ```"), r"markdown cell 0, line 2"),
     ],
@@ -749,7 +855,9 @@ def test_code_cell_without_region_inside_a_gate_is_refused():
         new_code_cell("answer = 42"),
         new_markdown_cell("```{solution-end}\n```"),
     ]
-    with pytest.raises(ValueError, match=r"code cell 1 lies inside the gated solution opened at markdown cell 0"):
+    with pytest.raises(
+        ValueError, match=r"code cell 1 lies inside the gated solution opened at markdown cell 0"
+    ):
         strip_markdown_solutions(cells)
 
 
@@ -768,8 +876,10 @@ def test_make_assignments_student_copies_are_reader_rendered(tmp_path):
     from scratchcnn.reader_copy import find_myst
 
     executed = [
-        path for path in _chapters_with_solutions()
-        if isinstance(path, Path) and any(c.get("outputs") for c in code_cells(nbformat.read(path, as_version=4)))
+        path
+        for path in _chapters_with_solutions()
+        if isinstance(path, Path)
+        and any(c.get("outputs") for c in code_cells(nbformat.read(path, as_version=4)))
     ]
     if not executed:
         pytest.skip("no executed chapter with exercises yet")
@@ -788,6 +898,10 @@ def test_make_assignments_student_copies_are_reader_rendered(tmp_path):
         assert not any(c.metadata.get("tags") for c in student.cells), path.name
         assert all(not c.outputs for c in code_cells(student)), path.name
         assert '"google.colab" in sys.modules' in code_cells(student)[0].source
-        ids = [c.metadata["nbgrader"]["grade_id"] for c in student.cells if "nbgrader" in c.metadata]
-        assert ids == [c.metadata["nbgrader"]["grade_id"] for c in solution.cells if "nbgrader" in c.metadata]
+        ids = [
+            c.metadata["nbgrader"]["grade_id"] for c in student.cells if "nbgrader" in c.metadata
+        ]
+        assert ids == [
+            c.metadata["nbgrader"]["grade_id"] for c in solution.cells if "nbgrader" in c.metadata
+        ]
         assert "# BEGIN SOLUTION" not in "".join(c.source for c in student.cells)

@@ -34,8 +34,17 @@ def test_report_names_every_figure():
     out = io.StringIO()
     results = run(batches=2, naive_samples=1, repeat=1, out=out)
     text = out.getvalue()
-    for words in ["GFLOP/s", "naive loops, batch 1", "batch 64, float32", "batch 128, float32",
-                  "batch 64, float64", "s/epoch", "speed-up", "estimates", "interleaved"]:
+    for words in [
+        "GFLOP/s",
+        "naive loops, batch 1",
+        "batch 64, float32",
+        "batch 128, float32",
+        "batch 64, float64",
+        "s/epoch",
+        "speed-up",
+        "estimates",
+        "interleaved",
+    ]:
         assert words in text, words
     assert len(results) == 5 and all(r.seconds_per_sample > 0 for r in results)
 

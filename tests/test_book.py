@@ -10,7 +10,7 @@ the site itself, exercise solutions folded, and the bibliography.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
@@ -24,7 +24,9 @@ TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
 REPOSITORY = "https://github.com/cnn-from-scratch/cnn-from-scratch"
 SPHINX_PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL|SEVERE):")
 # The Colab buttons open the reader copies that the workflow publishes on the branch `colab`.
-COLAB_PREFIX = "https://colab.research.google.com/github/cnn-from-scratch/cnn-from-scratch/blob/colab/"
+COLAB_PREFIX = (
+    "https://colab.research.google.com/github/cnn-from-scratch/cnn-from-scratch/blob/colab/"
+)
 
 # The book's parts, in order, as the site issue lists them ("chapters numbered": the parts whose
 # chapters are notebooks/0N_*.ipynb are numbered, so notebook N is chapter N).
@@ -84,7 +86,7 @@ class Page(HTMLParser):
         return [a for _, a in self.elements if name in a.get("class", "").split()]
 
 
-@lru_cache(maxsize=None)
+@cache
 def parse(path: Path) -> Page:
     return Page(path.read_text(encoding="utf8"))
 
@@ -262,4 +264,6 @@ def test_printed_output_is_one_box_per_cell(pages):
     for doc in NOTEBOOKS:
         text = pages[doc].read_text(encoding="utf8")
         for cell in re.split(r'<div class="cell[ "]', text)[1:]:
-            assert cell.count('class="output stream') <= 2, f"{doc}: a cell with several stream boxes"
+            assert cell.count('class="output stream') <= 2, (
+                f"{doc}: a cell with several stream boxes"
+            )

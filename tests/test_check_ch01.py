@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from scratchcnn.check import ExerciseNotAttempted, check, exercises
-
 from checking import failure, passes, stub
 
-
+from scratchcnn.check import ExerciseNotAttempted, check, exercises
 
 # --- reference answers, written the way a reader would ------------------------------------------
 
@@ -43,7 +40,9 @@ def _sklearn_style_split(y, val_fraction, rng):
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
-    train, val = train_test_split(idx, test_size=val_fraction, stratify=y, random_state=int(rng.integers(2**31)))
+    train, val = train_test_split(
+        idx, test_size=val_fraction, stratify=y, random_state=int(rng.integers(2**31))
+    )
     return train, val
 
 
@@ -51,7 +50,10 @@ def _sklearn_style_split(y, val_fraction, rng):
     "exercise_id, answer",
     [
         ("1.1", prepare_images),
-        ("1.1", lambda X: X.reshape(X.shape[0], 1, *X.shape[1:]).astype(np.float32) / np.float32(255)),
+        (
+            "1.1",
+            lambda X: X.reshape(X.shape[0], 1, *X.shape[1:]).astype(np.float32) / np.float32(255),
+        ),
         ("1.2", standardize),
         ("1.2", lambda a, b: standardize(a, b)),
         (
@@ -67,7 +69,6 @@ def _sklearn_style_split(y, val_fraction, rng):
 )
 def test_right_answers_pass(exercise_id, answer, capsys):
     passes(exercise_id, answer, capsys)
-
 
 
 @pytest.mark.parametrize("exercise_id", ["1.1", "1.2", "1.3"])
@@ -86,7 +87,14 @@ def test_stubs_are_not_attempted(exercise_id, answer):
         (lambda X: (X / 255).astype(np.float32), "channel axis is missing"),
         (lambda X: (X[..., None] / 255).astype(np.float32), "channel axis is last"),
         (lambda X: (X[None] / 255).astype(np.float32), "in front of the images"),
-        (lambda X: (np.squeeze(X)[:, None] / 255).astype(np.float32) if len(X) == 1 else prepare_images(X), "np.squeeze"),
+        (
+            lambda X: (
+                (np.squeeze(X)[:, None] / 255).astype(np.float32)
+                if len(X) == 1
+                else prepare_images(X)
+            ),
+            "np.squeeze",
+        ),
         (lambda X: X[:, None].astype(np.float32), "not scaled"),
         (lambda X: (X[:, None] / 255 - 0.5).astype(np.float32), "x/255 - 0.5"),
         (lambda X: (X[:, None] // 255).astype(np.float32), "integer division"),
@@ -161,17 +169,24 @@ def test_division_by_a_zero_std_is_named():
 @pytest.mark.parametrize(
     "mistake, words",
     [
-        (lambda a, b: ((a - a.mean()) / a.std(), (b - a.mean()) / a.std()), "one mean and one standard deviation for all pixels"),
+        (
+            lambda a, b: ((a - a.mean()) / a.std(), (b - a.mean()) / a.std()),
+            "one mean and one standard deviation for all pixels",
+        ),
         (
             lambda a, b: tuple(
-                (z - z.mean(axis=tuple(range(1, z.ndim)), keepdims=True)) / z.std(axis=tuple(range(1, z.ndim)), keepdims=True)
+                (z - z.mean(axis=tuple(range(1, z.ndim)), keepdims=True))
+                / z.std(axis=tuple(range(1, z.ndim)), keepdims=True)
                 for z in (a, b)
             ),
             "each image was standardised with its own",
         ),
         (lambda a, b: standardize(a, b)[0], "expected a pair"),
         (lambda a, b: (standardize(a, b)[0], None), "Z_test is None"),
-        (lambda a, b: (standardize(a, b)[0], standardize(a, b)[1][:-1]), "Z_test should have shape"),
+        (
+            lambda a, b: (standardize(a, b)[0], standardize(a, b)[1][:-1]),
+            "Z_test should have shape",
+        ),
     ],
 )
 def test_standardize_other_mistakes_are_named(mistake, words):

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from checking import failure, passes, stub
 from scipy.signal import convolve2d, correlate2d
 
 from scratchcnn.check import ExerciseNotAttempted, check, exercises
 from scratchcnn.naive import conv_forward_naive
-
-from checking import failure, passes, stub
-
-
 
 # --- reference answers, written the way a reader would ------------------------------------------
 
@@ -33,7 +30,9 @@ def conv_forward(x, W, b, stride=1, padding=0):
     out = np.zeros((n, f, ho, wo))
     for i in range(ho):
         for j in range(wo):
-            window = xp[:, :, i * stride : i * stride + k, j * stride : j * stride + k]  # (N, C, K, K)
+            window = xp[
+                :, :, i * stride : i * stride + k, j * stride : j * stride + k
+            ]  # (N, C, K, K)
             out[:, :, i, j] = np.tensordot(window, W, axes=([1, 2, 3], [1, 2, 3])) + b
     return out
 
@@ -60,7 +59,6 @@ def test_the_three_exercises_are_registered():
 )
 def test_right_answers_pass(exercise_id, answer, capsys):
     passes(exercise_id, answer, capsys)
-
 
 
 @pytest.mark.parametrize("exercise_id", ["2.1", "2.2", "2.3"])
@@ -113,7 +111,9 @@ def test_corr2d_square_kernel_assumption_is_named():
         out = np.zeros((x.shape[0] - kk + 1, x.shape[1] - kk + 1))
         for i in range(out.shape[0]):
             for j in range(out.shape[1]):
-                out[i, j] = np.sum(x[i : i + kk, j : j + kk] * k[:kk, :kk]) if k.shape[1] >= kk else 0.0
+                out[i, j] = (
+                    np.sum(x[i : i + kk, j : j + kk] * k[:kk, :kk]) if k.shape[1] >= kk else 0.0
+                )
         return out
 
     message = failure("2.1", square_only)
@@ -130,27 +130,48 @@ def test_corr2d_forgotten_return_and_errors_are_reported():
 
 
 def test_conv_missing_bias_is_named():
-    message = failure("2.2", lambda x, W, b, stride=1, padding=0: conv_forward(x, W, 0 * b, stride, padding))
+    message = failure(
+        "2.2", lambda x, W, b, stride=1, padding=0: conv_forward(x, W, 0 * b, stride, padding)
+    )
     assert "bias b seems not to be added" in message
 
 
 def test_conv_flipped_kernel_is_named():
-    message = failure("2.2", lambda x, W, b, stride=1, padding=0: conv_forward(x, W[:, :, ::-1, ::-1], b, stride, padding))
+    message = failure(
+        "2.2",
+        lambda x, W, b, stride=1, padding=0: conv_forward(
+            x, W[:, :, ::-1, ::-1], b, stride, padding
+        ),
+    )
     assert "kernel looks flipped" in message
     assert "does not flip" in message
 
 
 def test_conv_flipped_kernel_without_bias_is_named():
-    message = failure("2.2", lambda x, W, b, stride=1, padding=0: conv_forward(x, W[:, :, ::-1, ::-1], 0 * b, stride, padding))
+    message = failure(
+        "2.2",
+        lambda x, W, b, stride=1, padding=0: conv_forward(
+            x, W[:, :, ::-1, ::-1], 0 * b, stride, padding
+        ),
+    )
     assert "kernel looks flipped" in message and "bias b seems not to be added" in message
 
 
 @pytest.mark.parametrize(
     "mistake, words",
     [
-        (lambda x, W, b, stride=1, padding=0: conv_forward(x, W, b, 1, padding), "stride seems to be ignored"),
-        (lambda x, W, b, stride=1, padding=0: conv_forward(x, W, b, stride, 0), "padding seems to be ignored"),
-        (lambda x, W, b, stride=1, padding=0: conv_forward(x, W, b, 1, 0), "padding seems to be ignored"),
+        (
+            lambda x, W, b, stride=1, padding=0: conv_forward(x, W, b, 1, padding),
+            "stride seems to be ignored",
+        ),
+        (
+            lambda x, W, b, stride=1, padding=0: conv_forward(x, W, b, stride, 0),
+            "padding seems to be ignored",
+        ),
+        (
+            lambda x, W, b, stride=1, padding=0: conv_forward(x, W, b, 1, 0),
+            "padding seems to be ignored",
+        ),
     ],
 )
 def test_conv_stride_and_padding_mistakes_are_named(mistake, words):
@@ -188,7 +209,10 @@ def test_conv_windows_that_ignore_the_stride_are_named():
 
 
 def test_conv_first_channel_only_is_named():
-    message = failure("2.2", lambda x, W, b, stride=1, padding=0: conv_forward(x[:, :1], W[:, :1], b, stride, padding))
+    message = failure(
+        "2.2",
+        lambda x, W, b, stride=1, padding=0: conv_forward(x[:, :1], W[:, :1], b, stride, padding),
+    )
     assert "only the first input channel" in message
 
 
@@ -201,7 +225,12 @@ def test_conv_edge_padding_is_named():
 
 
 def test_conv_swapped_axes_are_named():
-    message = failure("2.2", lambda x, W, b, stride=1, padding=0: conv_forward(x, W, b, stride, padding).transpose(1, 0, 2, 3))
+    message = failure(
+        "2.2",
+        lambda x, W, b, stride=1, padding=0: conv_forward(x, W, b, stride, padding).transpose(
+            1, 0, 2, 3
+        ),
+    )
     assert "(N, F, H_out, W_out)" in message
 
 

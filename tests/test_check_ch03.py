@@ -6,11 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from checking import passes
 
 from scratchcnn.check import ExerciseFailed, ExerciseNotAttempted, check, exercises
 from scratchcnn.layers import MaxPool2D
-
-from checking import passes
 
 # --------------------------------------------------------------------------- 3.1 maxpool_forward
 
@@ -21,7 +20,9 @@ def maxpool_right(x, k, stride):
     out = np.zeros((n, c, ho, wo))
     for i in range(ho):
         for j in range(wo):
-            out[:, :, i, j] = x[:, :, i * stride : i * stride + k, j * stride : j * stride + k].max(axis=(2, 3))
+            out[:, :, i, j] = x[:, :, i * stride : i * stride + k, j * stride : j * stride + k].max(
+                axis=(2, 3)
+            )
     return out
 
 
@@ -98,7 +99,14 @@ def test_maxpool_stub_is_not_attempted(stub):
         (maxpool_rounded_up, ["rounded up", "round down"]),
         (maxpool_running_max_from_zero, ["start at 0"]),
     ],
-    ids=["stride-ignored", "stride-1-windows", "mean", "window-is-stride", "rounded-up", "max-from-zero"],
+    ids=[
+        "stride-ignored",
+        "stride-1-windows",
+        "mean",
+        "window-is-stride",
+        "rounded-up",
+        "max-from-zero",
+    ],
 )
 def test_maxpool_mistakes_are_named(answer, words):
     with pytest.raises(ExerciseFailed) as info:

@@ -7,12 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
+from checking import failure, passes
 
 from scratchcnn.check import ExerciseNotAttempted, check, exercises
 from scratchcnn.layers import SoftmaxCrossEntropy, softmax
-
-from checking import failure, passes
-
 
 
 def test_chapter_4_exercises_are_registered():

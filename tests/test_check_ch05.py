@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from checking import failure, passes, stub
 from scipy.signal import convolve2d, correlate2d
 
 from scratchcnn.check import ExerciseNotAttempted, check, exercises
 from scratchcnn.layers import MaxPool2D
 from scratchcnn.naive import affine_backward_naive, maxpool_backward_naive
-
-from checking import failure, passes, stub
-
-
 
 # --- right answers, written the way a reader would -----------------------------------------------
 
@@ -84,7 +81,6 @@ def test_right_answers_pass(exercise_id, answer, capsys):
     passes(exercise_id, answer, capsys)
 
 
-
 @pytest.mark.parametrize("exercise_id", ["5.1", "5.2", "5.3", "5.4"])
 @pytest.mark.parametrize("answer", [stub, ...])
 def test_stubs_are_not_attempted(exercise_id, answer):
@@ -111,11 +107,15 @@ def test_5_1_one_over_n_applied_twice():
 
 
 def test_5_1_divided_by_the_number_of_classes():
-    message = failure("5.1", lambda z, y: softmax_cross_entropy_backward(z, y) * z.shape[0] / z.shape[1])
+    message = failure(
+        "5.1", lambda z, y: softmax_cross_entropy_backward(z, y) * z.shape[0] / z.shape[1]
+    )
     assert "1/N factor" in message and "classes" in message
 
 
-@pytest.mark.parametrize("answer", [lambda z, y: _softmax(z) / z.shape[0], lambda z, y: _softmax(z)])
+@pytest.mark.parametrize(
+    "answer", [lambda z, y: _softmax(z) / z.shape[0], lambda z, y: _softmax(z)]
+)
 def test_5_1_missing_one_hot_subtraction(answer):
     assert "one-hot subtraction is missing" in failure("5.1", answer)
 
@@ -189,7 +189,9 @@ def test_5_2_gradient_to_every_tied_maximum():
 
 def test_5_2_vectorized_all_ties_mask_is_caught_too():
     def answer(dout, x, k, s):  # the seed notebook's rule: upsample and compare with the maximum
-        out = x.reshape(x.shape[0], x.shape[1], x.shape[2] // k, k, x.shape[3] // k, k).max(axis=(3, 5))
+        out = x.reshape(x.shape[0], x.shape[1], x.shape[2] // k, k, x.shape[3] // k, k).max(
+            axis=(3, 5)
+        )
         up = out.repeat(k, axis=2).repeat(k, axis=3)
         return (x == up) * dout.repeat(k, axis=2).repeat(k, axis=3)
 
@@ -234,11 +236,17 @@ def test_5_2_forgetting_the_window_corner():
                     for j in range(wo):
                         window = x[n, c, i * stride : i * stride + k, j * stride : j * stride + k]
                         p, q = np.unravel_index(np.argmax(window), window.shape)
-                        dx[n, c, p, q] += dout[n, c, i, j]  # the corner (i*stride, j*stride) is missing
+                        dx[n, c, p, q] += dout[
+                            n, c, i, j
+                        ]  # the corner (i*stride, j*stride) is missing
         return dx
 
     message = failure("5.2", answer)
-    assert "not the maximum" in message or "received no gradient" in message or "spread over" in message
+    assert (
+        "not the maximum" in message
+        or "received no gradient" in message
+        or "spread over" in message
+    )
 
 
 def test_5_2_gradient_of_one_instead_of_dout():

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from checking import failure, passes
 
 from scratchcnn.check import ExerciseNotAttempted, check, exercises
 from scratchcnn.optim import SGD
-
-from checking import failure, passes
-
 
 
 def test_chapter_6_exercises_are_registered():
@@ -51,7 +49,7 @@ def sgd_package(params, grads, lr):
 
 def sgd_rebinds_name(params, grads, lr):
     for name, w in params.items():
-        w = w - lr * grads[name]  # noqa: F841 - the mistake under test
+        w = w - lr * grads[name]
 
 
 def sgd_replaces_entries(params, grads, lr):
@@ -105,7 +103,15 @@ def test_sgd_right_answers_pass(answer, capsys):
         (sgd_returns_new, ["did not change", "returned instead", "in place"]),
         (sgd_uphill, ["direction of the gradient", "uphill", "w -= lr * g"]),
         (sgd_no_lr, ["ignores the learning rate"]),
-        (sgd_scales_gradient, ["gradient", "changed by the step", "lr * gradient", "mixes the gradient with the update"]),
+        (
+            sgd_scales_gradient,
+            [
+                "gradient",
+                "changed by the step",
+                "lr * gradient",
+                "mixes the gradient with the update",
+            ],
+        ),
         (sgd_stores_update_in_grads, ["changed by the step", "mixes the gradient with the update"]),
         (sgd_weights_only, ["only some parameters were updated", "'b'"]),
     ],
@@ -119,7 +125,9 @@ def test_sgd_mistakes_are_named(answer, words):
 def test_sgd_replaced_entries_are_caught_on_a_model():
     """Replacing entries of model.params() leaves the layers unchanged: the model case says so."""
 
-    def replaces_float64_model_entries(params, grads, lr):  # in place everywhere but in the model case
+    def replaces_float64_model_entries(
+        params, grads, lr
+    ):  # in place everywhere but in the model case
         for name in params:
             if "." in name and params[name].dtype == np.float64:
                 params[name] = params[name] - lr * grads[name]
@@ -143,7 +151,9 @@ def momentum_right(params, grads, velocity, lr, momentum):
         w += v
 
 
-def momentum_pytorch_form(params, grads, velocity, lr, momentum):  # v = mu v + g; w -= lr v: same steps
+def momentum_pytorch_form(
+    params, grads, velocity, lr, momentum
+):  # v = mu v + g; w -= lr v: same steps
     for name, w in params.items():
         v = velocity.get(name, np.zeros_like(w))
         velocity[name] = momentum * v + grads[name]
@@ -182,7 +192,9 @@ def momentum_not_in_place(params, grads, velocity, lr, momentum):
         params[name] = params[name] + velocity[name]
 
 
-def momentum_velocity_in_grads(params, grads, velocity, lr, momentum):  # keeps v in the gradient arrays
+def momentum_velocity_in_grads(
+    params, grads, velocity, lr, momentum
+):  # keeps v in the gradient arrays
     for name, w in params.items():
         g = grads[name]
         g *= lr
@@ -223,7 +235,10 @@ def test_momentum_matches_the_package_optimizer(capsys):
         (momentum_dampened, ["average of the gradients", "(1 - momentum)"]),
         (momentum_late, ["did not change on the first step", "velocity first"]),
         (momentum_not_in_place, ["replaced by a new array", "in place"]),
-        (momentum_velocity_in_grads, ["gradients were changed", "mixes the gradient with the update"]),
+        (
+            momentum_velocity_in_grads,
+            ["gradients were changed", "mixes the gradient with the update"],
+        ),
     ],
 )
 def test_momentum_mistakes_are_named(answer, words):
@@ -247,14 +262,19 @@ def accuracy_right(logits, labels):
 
 def accuracy_loops(logits, labels):
     right = 0
-    for row, label in zip(logits, labels):
+    for row, label in zip(logits, labels, strict=False):
         right += int(max(range(len(row)), key=lambda k: row[k]) == label)
     return right / len(labels)
 
 
 @pytest.mark.parametrize(
     "answer",
-    [accuracy_right, accuracy_loops, lambda z, y: np.mean(np.argmax(z, -1) == y), lambda z, y: (z.argmax(1) == y).sum() / len(y)],
+    [
+        accuracy_right,
+        accuracy_loops,
+        lambda z, y: np.mean(np.argmax(z, -1) == y),
+        lambda z, y: (z.argmax(1) == y).sum() / len(y),
+    ],
 )
 def test_accuracy_right_answers_pass(answer, capsys):
     passes("6.3", answer, capsys)
@@ -263,7 +283,10 @@ def test_accuracy_right_answers_pass(answer, capsys):
 @pytest.mark.parametrize(
     "answer, words",
     [
-        (lambda z, y: int((z.argmax(1) == y).sum()), ["number of correct predictions", "divide by the number of examples"]),
+        (
+            lambda z, y: int((z.argmax(1) == y).sum()),
+            ["number of correct predictions", "divide by the number of examples"],
+        ),
         (lambda z, y: 100 * np.mean(z.argmax(1) == y), ["percentage", "fraction"]),
         (lambda z, y: np.mean(z.argmax(1) != y), ["error rate"]),
         (lambda z, y: (z.argmax(1) == y).sum() // len(y), ["integer division"]),
@@ -295,7 +318,10 @@ def batches_right(X, y, batch_size, rng):
 
 def batches_list(X, y, batch_size, rng):
     idx = rng.permutation(len(X))
-    return [(X[idx[s : s + batch_size]], y[idx[s : s + batch_size]]) for s in range(0, len(X), batch_size)]
+    return [
+        (X[idx[s : s + batch_size]], y[idx[s : s + batch_size]])
+        for s in range(0, len(X), batch_size)
+    ]
 
 
 def batches_array_split(X, y, batch_size, rng):
@@ -388,7 +414,9 @@ def test_minibatches_mistakes_are_named(answer, words):
 def test_minibatches_same_order_every_epoch_is_caught():
     cache: dict = {}
 
-    def one_order_per_generator(X, y, batch_size, rng):  # draws once from each generator, then repeats it
+    def one_order_per_generator(
+        X, y, batch_size, rng
+    ):  # draws once from each generator, then repeats it
         key = (id(rng), len(X))
         if key not in cache:
             cache[key] = (rng, rng.permutation(len(X)))  # keeps rng alive: its id is never reused

@@ -6,13 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from checking import failure, passes, stub
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from scratchcnn.check import ExerciseNotAttempted, check, exercises
-
-from checking import failure, passes, stub
-
-
 
 # --- 7.1 c_strides --------------------------------------------------------------------------
 
@@ -62,7 +59,9 @@ def im2col_loops(x, k, stride=1):
     out = np.empty((ho * wo, k * k), dtype=x.dtype)
     for i in range(ho):
         for j in range(wo):
-            out[i * wo + j] = x[i * stride : i * stride + k, j * stride : j * stride + k].reshape(-1)
+            out[i * wo + j] = x[i * stride : i * stride + k, j * stride : j * stride + k].reshape(
+                -1
+            )
     return out
 
 
@@ -96,7 +95,9 @@ def im2col_c_order_assumed(x, k, stride=1):
     h, w = x.shape
     ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
     item = x.itemsize
-    windows = as_strided(x, (ho, wo, k, k), (stride * w * item, stride * item, w * item, item), writeable=False)
+    windows = as_strided(
+        x, (ho, wo, k, k), (stride * w * item, stride * item, w * item, item), writeable=False
+    )
     return windows.reshape(-1, k * k)
 
 
@@ -118,7 +119,6 @@ def im2col_float64(x, k, stride=1):
     out = np.zeros((ho * wo, k * k))
     out[...] = im2col(x, k, stride)
     return out
-
 
 
 def test_the_exercises_are_registered():

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from checking import failure, passes, stub
 from numpy.lib.stride_tricks import sliding_window_view
 
 from scratchcnn.check import ExerciseNotAttempted, check, exercises
 from scratchcnn.layers import Conv2D
-
-from checking import failure, passes, stub
-
 
 
 def _sizes(x_shape, k, stride):
@@ -28,7 +26,9 @@ def col2im(dcols, x_shape, kernel_size, stride=1):
     dx = np.zeros(x_shape, dtype=dcols.dtype)
     for p in range(k):
         for q in range(k):
-            dx[:, :, p : p + stride * ho : stride, q : q + stride * wo : stride] += blocks[:, p, q].transpose(1, 0, 2, 3)
+            dx[:, :, p : p + stride * ho : stride, q : q + stride * wo : stride] += blocks[
+                :, p, q
+            ].transpose(1, 0, 2, 3)
     return dx
 
 
@@ -47,7 +47,9 @@ def col2im_loops(dcols, x_shape, kernel_size, stride=1):
 def col2im_add_at(dcols, x_shape, kernel_size, stride=1):
     n, c, h, w, ho, wo = _sizes(x_shape, kernel_size, stride)
     k = kernel_size
-    cc, pp, qq, nn, ii, jj = np.meshgrid(*(np.arange(m) for m in (c, k, k, n, ho, wo)), indexing="ij")
+    cc, pp, qq, nn, ii, jj = np.meshgrid(
+        *(np.arange(m) for m in (c, k, k, n, ho, wo)), indexing="ij"
+    )
     dx = np.zeros(x_shape, dtype=dcols.dtype)
     np.add.at(dx, (nn, cc, ii * stride + pp, jj * stride + qq), dcols.reshape(c, k, k, n, ho, wo))
     return dx
@@ -61,7 +63,9 @@ def col2im_assigns(dcols, x_shape, kernel_size, stride=1):
     dx = np.zeros(x_shape, dtype=dcols.dtype)
     for p in range(k):
         for q in range(k):
-            dx[:, :, p : p + stride * ho : stride, q : q + stride * wo : stride] = blocks[:, p, q].transpose(1, 0, 2, 3)
+            dx[:, :, p : p + stride * ho : stride, q : q + stride * wo : stride] = blocks[
+                :, p, q
+            ].transpose(1, 0, 2, 3)
     return dx
 
 
@@ -69,7 +73,9 @@ def col2im_fancy_plus_equals(dcols, x_shape, kernel_size, stride=1):
     """dx[idx] += values: NumPy's buffered fancy indexing keeps one of each repeated index."""
     n, c, h, w, ho, wo = _sizes(x_shape, kernel_size, stride)
     k = kernel_size
-    cc, pp, qq, nn, ii, jj = np.meshgrid(*(np.arange(m) for m in (c, k, k, n, ho, wo)), indexing="ij")
+    cc, pp, qq, nn, ii, jj = np.meshgrid(
+        *(np.arange(m) for m in (c, k, k, n, ho, wo)), indexing="ij"
+    )
     dx = np.zeros(x_shape, dtype=dcols.dtype)
     dx[nn, cc, ii * stride + pp, jj * stride + qq] += dcols.reshape(c, k, k, n, ho, wo)
     return dx
@@ -85,7 +91,9 @@ def col2im_empty(dcols, x_shape, kernel_size, stride=1):
 
 def col2im_swapped_pq(dcols, x_shape, kernel_size, stride=1):
     c, k = x_shape[1], kernel_size
-    return col2im(dcols.reshape(c, k, k, -1).transpose(0, 2, 1, 3).reshape(dcols.shape), x_shape, k, stride)
+    return col2im(
+        dcols.reshape(c, k, k, -1).transpose(0, 2, 1, 3).reshape(dcols.shape), x_shape, k, stride
+    )
 
 
 def col2im_no_stride(dcols, x_shape, kernel_size, stride=1):
@@ -108,7 +116,9 @@ def col2im_float64(dcols, x_shape, kernel_size, stride=1):
 
 def _windows(x, k, stride, padding):
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    return sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]  # (N, C, H_out, W_out, K, K)
+    return sliding_window_view(xp, (k, k), axis=(2, 3))[
+        :, :, ::stride, ::stride
+    ]  # (N, C, H_out, W_out, K, K)
 
 
 def conv_forward_im2col(x, W, b, stride=1, padding=0):
@@ -131,7 +141,9 @@ def conv_rows_layout(x, W, b, stride=1, padding=0):
 
 
 def conv_with_package_layer(x, W, b, stride=1, padding=0):
-    layer = Conv2D(W.shape[1], W.shape[0], W.shape[2], stride=stride, padding=padding, dtype=x.dtype)
+    layer = Conv2D(
+        W.shape[1], W.shape[0], W.shape[2], stride=stride, padding=padding, dtype=x.dtype
+    )
     layer.params["W"][...] = W
     layer.params["b"][...] = b
     return layer.forward(x)
@@ -173,7 +185,6 @@ def conv_returns_fn_layout(x, W, b, stride=1, padding=0):
     return conv_forward_im2col(x, W, b, stride, padding).transpose(1, 0, 2, 3)
 
 
-
 def test_the_exercises_are_registered():
     assert {"8.1", "8.2"} <= set(exercises())
 
@@ -203,14 +214,28 @@ def test_stubs_are_not_attempted(exercise_id, answer):
 @pytest.mark.parametrize(
     "answer, words",
     [
-        (col2im_assigns, ["overlapping windows", "kernel 3 > stride 1", "up to 9 windows", "+=", "never assign"]),
-        (col2im_fancy_plus_equals, ["wrong where windows overlap", "only one window's gradient", "np.add.at", "repeated indices"]),
+        (
+            col2im_assigns,
+            ["overlapping windows", "kernel 3 > stride 1", "up to 9 windows", "+=", "never assign"],
+        ),
+        (
+            col2im_fancy_plus_equals,
+            [
+                "wrong where windows overlap",
+                "only one window's gradient",
+                "np.add.at",
+                "repeated indices",
+            ],
+        ),
         (col2im_empty, ["no window covers", "np.zeros", "np.empty"]),
         (col2im_swapped_pq, ["p and q", "swapped"]),
         (col2im_no_stride, ["ignoring the stride 2"]),
         (col2im_float64, ["dtype float64", "float32", "dtype=dcols.dtype"]),
         (lambda dcols, x_shape, kernel_size, stride=1: None, ["None", "return"]),
-        (lambda dcols, x_shape, kernel_size, stride=1: np.zeros(x_shape[1:]), ["shape (1, 1, 4, 4)"]),
+        (
+            lambda dcols, x_shape, kernel_size, stride=1: np.zeros(x_shape[1:]),
+            ["shape (1, 1, 4, 4)"],
+        ),
     ],
 )
 def test_col2im_mistakes_are_named(answer, words):
@@ -227,13 +252,19 @@ def test_assignment_passes_the_non_overlapping_cases_and_fails_on_the_first_over
 @pytest.mark.parametrize(
     "answer, words",
     [
-        (conv_reshape_mixes, ["images and filters are mixed up", "(F, N, H_out, W_out)", ".transpose(1, 0, 2, 3)"]),
+        (
+            conv_reshape_mixes,
+            ["images and filters are mixed up", "(F, N, H_out, W_out)", ".transpose(1, 0, 2, 3)"],
+        ),
         (conv_no_bias, ["bias b seems not to be added", "b[:, None]"]),
         (conv_flipped, ["rotated by 180 degrees", "cross-correlation"]),
         (conv_no_padding, ["padding 1 seems to be ignored", "np.pad"]),
         (conv_no_stride, ["stride 2 seems to be ignored"]),
         (conv_float64_bias_row, ["dtype float64 for float32 input", "twice the memory"]),
-        (conv_returns_fn_layout, ["should have shape (2, 4, 4, 4)", "then transpose to (N, F, H_out, W_out)"]),
+        (
+            conv_returns_fn_layout,
+            ["should have shape (2, 4, 4, 4)", "then transpose to (N, F, H_out, W_out)"],
+        ),
         (lambda x, W, b, stride=1, padding=0: None, ["None", "return"]),
     ],
 )

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
-
 from checking import failure, passes, stub
+
 from scratchcnn.check import ExerciseNotAttempted, check, exercises
 from scratchcnn.layers import Elementwise, Layer
 
@@ -38,11 +36,14 @@ def test_9_1_passes(capsys):
     passes("9.1", receptive_field, capsys)
 
 
-@pytest.mark.parametrize("answer, words", [
-    (receptive_field_no_stride, "strides seem to be ignored"),
-    (receptive_field_stride_first, "own stride seems to be applied before"),
-    (lambda layers: 16, "expected"),
-])
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        (receptive_field_no_stride, "strides seem to be ignored"),
+        (receptive_field_stride_first, "own stride seems to be applied before"),
+        (lambda layers: 16, "expected"),
+    ],
+)
 def test_9_1_names_the_mistake(answer, words):
     assert words in failure("9.1", answer)
 
@@ -100,12 +101,15 @@ def test_9_2_passes(capsys):
     passes("9.2", adam_step, capsys)
 
 
-@pytest.mark.parametrize("answer, words", [
-    (adam_uncorrected, "no bias correction"),
-    (adam_eps_inside, "inside the square root"),
-    (adam_forgets_t, "step count t seems to stay at 1"),
-    (adam_rebinds, "replaced by a new array"),
-])
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        (adam_uncorrected, "no bias correction"),
+        (adam_eps_inside, "inside the square root"),
+        (adam_forgets_t, "step count t seems to stay at 1"),
+        (adam_rebinds, "replaced by a new array"),
+    ],
+)
 def test_9_2_names_the_mistake(answer, words):
     assert words in failure("9.2", answer)
 
@@ -123,14 +127,31 @@ def test_9_3_passes(capsys):
     passes("9.3", dropout, capsys)
 
 
-@pytest.mark.parametrize("answer, words", [
-    (lambda x, p, rng, training=True: x * (rng.random(x.shape) >= p) if training else x, "unchanged"),
-    (lambda x, p, rng, training=True: x * (rng.random(x.shape) < p) / p if training else x, "probability of keeping"),
-    (lambda x, p, rng, training=True: x * (np.random.default_rng(0).random(x.shape) >= p) / (1 - p) if training else x,
-     "same entries"),
-    (lambda x, p, rng, training=True: x * (rng.random(x.shape) >= p) / (1 - p) if training else x * (1 - p),
-     "non-inverted"),
-])
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        (
+            lambda x, p, rng, training=True: x * (rng.random(x.shape) >= p) if training else x,
+            "unchanged",
+        ),
+        (
+            lambda x, p, rng, training=True: x * (rng.random(x.shape) < p) / p if training else x,
+            "probability of keeping",
+        ),
+        (
+            lambda x, p, rng, training=True: (
+                x * (np.random.default_rng(0).random(x.shape) >= p) / (1 - p) if training else x
+            ),
+            "same entries",
+        ),
+        (
+            lambda x, p, rng, training=True: (
+                x * (rng.random(x.shape) >= p) / (1 - p) if training else x * (1 - p)
+            ),
+            "non-inverted",
+        ),
+    ],
+)
 def test_9_3_names_the_mistake(answer, words):
     assert words in failure("9.3", answer)
 
@@ -173,12 +194,15 @@ def test_9_4_passes(capsys):
     passes("9.4", Tanh, capsys)
 
 
-@pytest.mark.parametrize("answer, words", [
-    (TanhWrongGrad, "backward(dout) is wrong"),
-    (TanhNotALayer, "not a scratchcnn.layers.Layer"),
-    (TanhNoFlops, "model_flops could not count"),
-    (Tanh(), "pass the class itself"),
-])
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        (TanhWrongGrad, "backward(dout) is wrong"),
+        (TanhNotALayer, "not a scratchcnn.layers.Layer"),
+        (TanhNoFlops, "model_flops could not count"),
+        (Tanh(), "pass the class itself"),
+    ],
+)
 def test_9_4_names_the_mistake(answer, words):
     assert words in failure("9.4", answer)
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from checking import failure, passes
 
 from scratchcnn.check import check
-
-from checking import failure, passes
 
 
 def _standardize(X_train, X_test):
@@ -217,7 +216,9 @@ def _maxpool_backward(dout, x, k, s, square=False, every_k=False):
 
 
 def test_5_2_loops_that_assume_square_inputs_fail():
-    assert "Exercise 5.2" in failure("5.2", lambda dout, x, k, s: _maxpool_backward(dout, x, k, s, square=True))
+    assert "Exercise 5.2" in failure(
+        "5.2", lambda dout, x, k, s: _maxpool_backward(dout, x, k, s, square=True)
+    )
 
 
 def test_5_2_windows_every_k_are_named_not_the_first_maximum_rule():
@@ -240,9 +241,15 @@ def _conv_backward_dx(dout, W, flip=False):
 
 def test_5_5_conv_input_gradient_passes_and_names_its_mistakes(capsys):
     passes("5.5", _conv_backward_dx, capsys)
-    assert "rotated by 180 degrees" in failure("5.5", lambda dout, W: _conv_backward_dx(dout, W, flip=True))
-    assert "sum over the filters is missing" in failure("5.5", lambda dout, W: _conv_backward_dx(dout[:, :1], W[:1]))
-    assert "shape of x, not of dout" in failure("5.5", lambda dout, W: np.zeros((dout.shape[0], W.shape[1], *dout.shape[2:])))
+    assert "rotated by 180 degrees" in failure(
+        "5.5", lambda dout, W: _conv_backward_dx(dout, W, flip=True)
+    )
+    assert "sum over the filters is missing" in failure(
+        "5.5", lambda dout, W: _conv_backward_dx(dout[:, :1], W[:1])
+    )
+    assert "shape of x, not of dout" in failure(
+        "5.5", lambda dout, W: np.zeros((dout.shape[0], W.shape[1], *dout.shape[2:]))
+    )
 
 
 # --- chapter 6 ---------------------------------------------------------------------------------
@@ -256,7 +263,9 @@ def test_6_3_counting_ties_as_correct_fails():
 
 
 def test_6_3_computed_in_float32_passes(capsys):
-    passes("6.3", lambda z, y: np.float32(np.mean((z.argmax(axis=1) == y).astype(np.float32))), capsys)
+    passes(
+        "6.3", lambda z, y: np.float32(np.mean((z.argmax(axis=1) == y).astype(np.float32))), capsys
+    )
 
 
 def test_6_4_padded_last_batch_is_not_called_sampling_with_replacement():
@@ -312,7 +321,14 @@ def test_a_broadcast_error_gets_the_keepdims_and_bias_hint():
 def test_ragged_and_complex_results_are_refused_clearly():
     ragged = failure("2.1", lambda x, k: [[1.0, 2.0], [3.0]])
     assert "ragged" in ragged
-    complex_ = failure("4.2", lambda z: np.exp(z - z.max(axis=1, keepdims=True)) / np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True) + 0j)
+    complex_ = failure(
+        "4.2",
+        lambda z: (
+            np.exp(z - z.max(axis=1, keepdims=True))
+            / np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)
+            + 0j
+        ),
+    )
     assert "complex numbers" in complex_
 
 
@@ -329,12 +345,16 @@ def _case_names(exercise_id, answer):
     return [name for name, _, _ in run.results]
 
 
-@pytest.mark.parametrize("exercise_id, wrong", [("3.2", lambda size, k, s: -1), ("2.1", lambda x, k: np.zeros((1, 1)))])
+@pytest.mark.parametrize(
+    "exercise_id, wrong", [("3.2", lambda size, k, s: -1), ("2.1", lambda x, k: np.zeros((1, 1)))]
+)
 def test_every_call_adds_10_to_20_hidden_cases_drawn_anew(exercise_id, wrong):
     first, second = _case_names(exercise_id, wrong), _case_names(exercise_id, wrong)
     hidden = [name for name in first if name.startswith("hidden random case")]
     assert 10 <= len(hidden) <= 20
-    assert [n for n in first if n not in hidden] == [n for n in second if not n.startswith("hidden")]  # fixed ones
+    assert [n for n in first if n not in hidden] == [
+        n for n in second if not n.startswith("hidden")
+    ]  # fixed ones
     assert hidden != [n for n in second if n.startswith("hidden")]  # a new draw each call
 
 

@@ -27,8 +27,8 @@ class Table:
     exercise: str
     mistakes: list
     reference: Callable  # the right answer, from the answer's arguments
-    inputs: Callable = lambda *args, **kwargs: args  # noqa: E731 - the Mistake's inputs, from the answer's arguments
-    emit: Callable = lambda wrong, args, kwargs: wrong  # noqa: E731 - what the mistaken answer returns
+    inputs: Callable = lambda *args, **kwargs: args
+    emit: Callable = lambda wrong, args, kwargs: wrong
 
 
 def _standardized(X_train, X_test):
@@ -193,7 +193,7 @@ def _mistaken(table: Table, mistake, seen: list):
         inputs = table.inputs(*args, **kwargs)
         try:
             wrong = mistake.make(*inputs) if mistake.when(*inputs) else None
-        except Exception:  # noqa: BLE001 - a mistake that cannot be formed on these inputs
+        except Exception:
             wrong = None
         if wrong is None:
             return table.reference(*args, **kwargs)
@@ -257,7 +257,7 @@ def test_each_mistake_is_named(table: Table, index: int):
     for earlier in table.mistakes[:index]:
         try:
             same_answer = earlier.when(*inputs) and _alike(earlier.make(*inputs), wrong)
-        except Exception:  # noqa: BLE001 - not formed on these inputs
+        except Exception:
             same_answer = False
         if same_answer:
             named.append(_said(earlier, wrong, inputs))

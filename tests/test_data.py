@@ -108,7 +108,7 @@ class _Mirror:
         mirror = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the name http.server calls
+            def do_GET(self):
                 mirror.requests.append(self.path)
                 body = mirror.files.get(self.path.rsplit("/", 1)[-1])
                 if body is None or mirror.mode == "missing":
@@ -138,7 +138,9 @@ class _Mirror:
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if mirror.mode == "trickle":  # one byte every 50 ms: each read is quick, the file never ends
+                if (
+                    mirror.mode == "trickle"
+                ):  # one byte every 50 ms: each read is quick, the file never ends
                     try:
                         for byte in body[:400]:  # at most 20 s: bounded
                             self.wfile.write(bytes([byte]))
@@ -469,7 +471,11 @@ def test_offline_uses_the_sample_silently_when_nothing_is_cached(tmp_path):
 
 
 def test_fashion_auto_reads_a_local_copy_before_going_online(tmp_path, monkeypatch, tiny):
-    use(monkeypatch, "fashion-mnist", local_folders=(str(tmp_path / "missing"), str(tmp_path / "tiny")))
+    use(
+        monkeypatch,
+        "fashion-mnist",
+        local_folders=(str(tmp_path / "missing"), str(tmp_path / "tiny")),
+    )
     dataset = load_fashion_mnist(data_home=tmp_path / "home")
     _assert_same(dataset, tiny[0])
     assert dataset.name == "Fashion-MNIST" and dataset.class_names[9] == "Ankle boot"
@@ -517,7 +523,9 @@ def test_fashion_mnist_given_to_load_mnist_says_what_it_is():
     """The full-size stand-in: load_mnist reads the folder, and its source line names the data."""
     dataset = load_mnist(str(DEBIAN_FASHION))
     assert dataset.source.startswith("MNIST, 60,000 + 10,000 digits, read from")
-    assert "(these are Fashion-MNIST's files, by their content digests: not MNIST)" in dataset.source
+    assert (
+        "(these are Fashion-MNIST's files, by their content digests: not MNIST)" in dataset.source
+    )
 
 
 def test_a_folder_is_identified_by_the_digests_of_another_registered_data_set(monkeypatch):
@@ -525,7 +533,12 @@ def test_a_folder_is_identified_by_the_digests_of_another_registered_data_set(mo
     from scratchcnn.data.registry import DATASETS, FASHION_MNIST, MNIST, idx_digest
 
     rng = np.random.default_rng(0)
-    arrays = [None, rng.integers(0, 10, 60, dtype=np.uint8), None, rng.integers(0, 10, 20, dtype=np.uint8)]
+    arrays = [
+        None,
+        rng.integers(0, 10, 60, dtype=np.uint8),
+        None,
+        rng.integers(0, 10, 20, dtype=np.uint8),
+    ]
     digests = dict(FASHION_MNIST.content_sha256)
     digests[FASHION_MNIST.files[1]] = idx_digest(arrays[1])
     digests[FASHION_MNIST.files[3]] = idx_digest(arrays[3])
@@ -675,13 +688,41 @@ def _hostile_folders():
     X_train, y_train, X_test, y_test = _make_arrays()
     return {
         # name: (arrays, the file the message must name, what it must say)
-        "nan-labels": ((X_train, np.full(30, np.nan), X_test, y_test), FILES[1], "holds float64 numbers.*expected uint8.*Class labels are whole numbers 0..9"),
-        "fraction-labels": ((X_train, y_train + 0.5, X_test, y_test), FILES[1], "holds float64 numbers.*fractions such as 1.5"),
-        "label-10": ((X_train, y_train + 1, X_test, y_test), FILES[1], r"labels must lie in 0..9 \(10 classes\), got 1..10"),
-        "5x7-images": ((X_train[:, :5, :7].copy(), y_train, X_test, y_test), FILES[0], "MNIST images are 28 x 28 pixels, these are 5 x 7"),
-        "3x3-test-set": ((X_train, y_train, X_test[:, :3, :3].copy(), y_test), FILES[2], "these are 3 x 3"),
-        "no-training-images": ((X_train[:0], y_train[:0], X_test, y_test), FILES[0], "holds 0 images"),
-        "int16-images": ((X_train.astype(np.int16), y_train, X_test, y_test), FILES[0], "holds int16 numbers.*expected uint8"),
+        "nan-labels": (
+            (X_train, np.full(30, np.nan), X_test, y_test),
+            FILES[1],
+            "holds float64 numbers.*expected uint8.*Class labels are whole numbers 0..9",
+        ),
+        "fraction-labels": (
+            (X_train, y_train + 0.5, X_test, y_test),
+            FILES[1],
+            "holds float64 numbers.*fractions such as 1.5",
+        ),
+        "label-10": (
+            (X_train, y_train + 1, X_test, y_test),
+            FILES[1],
+            r"labels must lie in 0..9 \(10 classes\), got 1..10",
+        ),
+        "5x7-images": (
+            (X_train[:, :5, :7].copy(), y_train, X_test, y_test),
+            FILES[0],
+            "MNIST images are 28 x 28 pixels, these are 5 x 7",
+        ),
+        "3x3-test-set": (
+            (X_train, y_train, X_test[:, :3, :3].copy(), y_test),
+            FILES[2],
+            "these are 3 x 3",
+        ),
+        "no-training-images": (
+            (X_train[:0], y_train[:0], X_test, y_test),
+            FILES[0],
+            "holds 0 images",
+        ),
+        "int16-images": (
+            (X_train.astype(np.int16), y_train, X_test, y_test),
+            FILES[0],
+            "holds int16 numbers.*expected uint8",
+        ),
     }
 
 
@@ -706,12 +747,16 @@ def test_a_torchvision_root_is_read_by_data_set_name_and_never_mixed(tmp_path):
     # Fashion's label files missing: refused, naming its folder (no MNIST labels borrowed)
     for name in (FILES[1], FILES[3]):
         (root / "FashionMNIST" / "raw" / name).unlink()
-    with pytest.raises(FileNotFoundError, match=r"FashionMNIST/raw \(the Fashion-MNIST folder.*train-labels"):
+    with pytest.raises(
+        FileNotFoundError, match=r"FashionMNIST/raw \(the Fashion-MNIST folder.*train-labels"
+    ):
         load_fashion_mnist(root)
     # only Fashion-MNIST there: MNIST is not taken from it
     only = tmp_path / "only-fashion"
     _write_folder(only / "FashionMNIST" / "raw", fashion)
-    with pytest.raises(ValueError, match=r"holds no MNIST files, only Fashion-MNIST's.*load_fashion_mnist"):
+    with pytest.raises(
+        ValueError, match=r"holds no MNIST files, only Fashion-MNIST's.*load_fashion_mnist"
+    ):
         load_mnist(only)
     # two complete sets, neither named: ambiguous
     two = tmp_path / "two"
@@ -730,11 +775,15 @@ def _trickle_download(url: str, target: Path, md5: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code, url, str(target), md5], env=env)
 
 
-def test_a_killed_download_leaves_no_temporary_file_behind_after_the_next_call(tmp_path, tiny, mirror):
+def test_a_killed_download_leaves_no_temporary_file_behind_after_the_next_call(
+    tmp_path, tiny, mirror
+):
     server = mirror("trickle")
     cache = tmp_path / "mnist"
     cache.mkdir()
-    proc = _trickle_download(server.url + FILES[1], cache / FILES[1], data.DATASETS["mnist"].md5[FILES[1]])
+    proc = _trickle_download(
+        server.url + FILES[1], cache / FILES[1], data.DATASETS["mnist"].md5[FILES[1]]
+    )
     try:
         for _ in range(200):  # wait (at most 20 s) for the temporary file to appear
             if any(p.name.endswith(".part") for p in cache.iterdir()):
@@ -755,11 +804,15 @@ def test_a_killed_download_leaves_no_temporary_file_behind_after_the_next_call(t
     assert sorted(p.name for p in cache.iterdir()) == [running.name]
 
 
-def test_a_corrupt_cached_file_is_removed_and_said_even_when_the_download_fails(tmp_path, tiny, mirror):
+def test_a_corrupt_cached_file_is_removed_and_said_even_when_the_download_fails(
+    tmp_path, tiny, mirror
+):
     load_mnist("download", data_home=tmp_path, mirrors=[mirror().url])
     damaged = tmp_path / "mnist" / FILES[0]
     damaged.write_bytes(damaged.read_bytes()[:200])
-    with pytest.raises(DataUnavailableError, match=f"(?s){FILES[0]} was corrupt.*removed it.*{FILES[0]}: HTTP 404"):
+    with pytest.raises(
+        DataUnavailableError, match=f"(?s){FILES[0]} was corrupt.*removed it.*{FILES[0]}: HTTP 404"
+    ):
         load_mnist("download", data_home=tmp_path, mirrors=[mirror("missing").url])
     assert not damaged.exists()
     assert sorted(_cache_files(tmp_path)) == sorted(FILES[1:])
@@ -767,7 +820,9 @@ def test_a_corrupt_cached_file_is_removed_and_said_even_when_the_download_fails(
 
 def test_a_trickling_server_is_cut_off_by_the_deadline(tmp_path, tiny, mirror):
     slow = mirror("trickle")
-    with pytest.raises(DataUnavailableError, match=r"did not finish within 0.5 s \(\d+ bytes arrived\); gave up"):
+    with pytest.raises(
+        DataUnavailableError, match=r"did not finish within 0.5 s \(\d+ bytes arrived\); gave up"
+    ):
         load_mnist("download", data_home=tmp_path, mirrors=[slow.url], timeout=2, deadline=0.5)
     assert _cache_files(tmp_path) == []
     with pytest.raises(ValueError, match="deadline must be a positive number of seconds"):
@@ -779,7 +834,9 @@ def test_a_flood_is_stopped_at_the_size_the_file_can_have(tmp_path, tiny, mirror
     cap = use(monkeypatch, "mnist", split_sizes=(30, 10)).max_bytes(0)  # tiny's: 23 KB
     with pytest.raises(DataUnavailableError, match=f"sent more than {cap:,} bytes"):
         load_mnist("download", data_home=tmp_path, mirrors=[mirror("flood").url])
-    with pytest.raises(DataUnavailableError, match=f"announced {64 << 20:,} bytes, more than the {cap:,}"):
+    with pytest.raises(
+        DataUnavailableError, match=f"announced {64 << 20:,} bytes, more than the {cap:,}"
+    ):
         load_mnist("download", data_home=tmp_path, mirrors=[mirror("flood-announced").url])
     assert _cache_files(tmp_path) == []
 
@@ -800,7 +857,9 @@ def test_a_users_valid_copy_in_the_cache_is_kept_and_used(tmp_path, tiny, monkey
         warnings.simplefilter("error")
         dataset = load_mnist("offline", data_home=tmp_path)  # no SHA-256 recorded: shape and labels
     _assert_same(dataset, arrays)
-    assert dataset.origin == "cache" and "differs from the official file byte for byte" in dataset.note
+    assert (
+        dataset.origin == "cache" and "differs from the official file byte for byte" in dataset.note
+    )
     assert _cache_files(tmp_path) == sorted(FILES) and data.mnist_is_cached(tmp_path)
     digests = data.content_digests(data.DATASETS["mnist"], arrays)
     assert digests[FILES[0]] == hashlib.sha256(gzip.decompress(blobs[FILES[0]])).hexdigest()
@@ -813,14 +872,22 @@ def test_a_users_valid_copy_in_the_cache_is_kept_and_used(tmp_path, tiny, monkey
 
 def test_a_copy_proven_wrong_is_removed_and_said_even_offline(tmp_path, tiny, monkeypatch):
     arrays, blobs = tiny
-    use(monkeypatch, "mnist", split_sizes=(30, 10), content_sha256=data.content_digests(data.DATASETS["mnist"], arrays))
+    use(
+        monkeypatch,
+        "mnist",
+        split_sizes=(30, 10),
+        content_sha256=data.content_digests(data.DATASETS["mnist"], arrays),
+    )
     cache = tmp_path / "mnist"
     cache.mkdir()
     for name, blob in blobs.items():
         (cache / name).write_bytes(blob)
     other = _make_arrays(seed=7)[2]  # valid idx data of the right shape, not the official images
     write_idx(cache / FILES[2], other)
-    with pytest.warns(DataFallbackWarning, match=f"(?s){FILES[2]} was corrupt.*not the official MNIST data.*removed it"):
+    with pytest.warns(
+        DataFallbackWarning,
+        match=f"(?s){FILES[2]} was corrupt.*not the official MNIST data.*removed it",
+    ):
         dataset = load_mnist("offline", data_home=tmp_path)
     assert dataset.is_sample and FILES[2] not in _cache_files(tmp_path)
     assert "removed it" in dataset.note
@@ -842,7 +909,10 @@ def test_a_gzip_bomb_is_refused_by_its_header_before_decompressing(tmp_path, tin
     assert (folder / FILES[0]).stat().st_size * 1100 > math.prod(shape)  # passes the ratio guard
     tracemalloc.start()
     try:
-        with pytest.raises(IdxError, match=r"declares shape \(100000, 28, 28\).*larger than the at most \(30, 28, 28\)"):
+        with pytest.raises(
+            IdxError,
+            match=r"declares shape \(100000, 28, 28\).*larger than the at most \(30, 28, 28\)",
+        ):
             load_mnist(folder)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -857,13 +927,22 @@ def _fake_openml(monkeypatch, X, y):
     import sklearn.datasets
     from sklearn.utils import Bunch
 
-    monkeypatch.setattr(sklearn.datasets, "fetch_openml", lambda name, **kw: Bunch(data=X, target=y))
+    monkeypatch.setattr(
+        sklearn.datasets, "fetch_openml", lambda name, **kw: Bunch(data=X, target=y)
+    )
 
 
 def test_openml_content_is_checked_against_the_recorded_digest(tmp_path, monkeypatch):
     arrays = _make_arrays()
-    use(monkeypatch, "mnist", split_sizes=(30, 10), content_sha256=data.content_digests(data.DATASETS["mnist"], arrays))
-    X = np.concatenate([arrays[0], arrays[2]]).reshape(40, 784).astype(np.float64)  # as OpenML sends it
+    use(
+        monkeypatch,
+        "mnist",
+        split_sizes=(30, 10),
+        content_sha256=data.content_digests(data.DATASETS["mnist"], arrays),
+    )
+    X = (
+        np.concatenate([arrays[0], arrays[2]]).reshape(40, 784).astype(np.float64)
+    )  # as OpenML sends it
     y = np.concatenate([arrays[1], arrays[3]]).astype(str).astype(object)
     _fake_openml(monkeypatch, X, y)
     _assert_same(load_mnist("openml", data_home=tmp_path), arrays)
@@ -901,7 +980,10 @@ def test_a_new_data_set_is_one_registry_entry(tmp_path, monkeypatch):
         server.close()
     with pytest.raises(ValueError, match="registered already"):
         data.register(spec)
-    with pytest.raises(ValueError, match="unknown data set 'emnist'; registered: 'mnist', 'fashion-mnist', 'kmnist'"):
+    with pytest.raises(
+        ValueError,
+        match="unknown data set 'emnist'; registered: 'mnist', 'fashion-mnist', 'kmnist'",
+    ):
         data.load("emnist")
 
 
@@ -912,17 +994,23 @@ def test_kmnist_is_a_registry_entry_that_downloads_like_mnist(tmp_path, tiny, mo
     assert dataset.name == "KMNIST" and dataset.class_names[:3] == ("o", "ki", "su")
     assert dataset.source.startswith("KMNIST, 30 + 10 characters, downloaded from 127.0.0.1")
     assert (tmp_path / "kmnist").is_dir()
-    assert data.KMNIST.md5[FILES[0]] == "bdb82020997e1d708af4cf47b453dcf7"  # torchvision's KMNIST.resources
+    assert (
+        data.KMNIST.md5[FILES[0]] == "bdb82020997e1d708af4cf47b453dcf7"
+    )  # torchvision's KMNIST.resources
 
 
 def test_read_idx_checks_the_kind_of_number_before_reading(tmp_path):
     path = write_idx(tmp_path / "labels.gz", np.array([0.5, np.nan]))
     with pytest.raises(IdxError, match="holds float64 numbers .*expected uint8 or int8"):
         read_idx(path, dtypes=["u1", "i1"])
-    np.testing.assert_array_equal(read_idx(write_idx(tmp_path / "ok", np.arange(3, dtype=">i4")), dtypes=[">i4"]), [0, 1, 2])
+    np.testing.assert_array_equal(
+        read_idx(write_idx(tmp_path / "ok", np.arange(3, dtype=">i4")), dtypes=[">i4"]), [0, 1, 2]
+    )
 
 
-@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed"
+)
 def test_the_debian_fashion_mnist_copy_in_the_cache_is_verified_by_content(tmp_path):
     import shutil
 

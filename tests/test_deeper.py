@@ -49,7 +49,9 @@ def test_dropout_matches_a_hand_written_inverted_dropout():
     keep = np.random.default_rng(42).random(x.shape) >= p  # the same draws, by hand
     np.testing.assert_allclose(out, np.where(keep, x / (1 - p), 0.0), rtol=1e-15, atol=0)
     dout = np.random.default_rng(1).standard_normal(x.shape)
-    np.testing.assert_allclose(layer.backward(dout), np.where(keep, dout / (1 - p), 0.0), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(
+        layer.backward(dout), np.where(keep, dout / (1 - p), 0.0), rtol=1e-15, atol=0
+    )
 
 
 def test_dropout_drops_a_share_p_and_keeps_the_mean():
@@ -76,8 +78,14 @@ def test_dropout_is_the_identity_in_eval_mode_and_draws_a_new_mask_each_step():
 def test_dropout_gradient_check_in_training_mode():
     rng = np.random.default_rng(7)
     assert_grads_ok(check_layer(Dropout(0.5, rng=3), rng.standard_normal((3, 4, 5))))
-    model = Sequential([Affine(6, 5, rng=rng, dtype=np.float64), ReLU(), Dropout(0.4, rng=rng),
-                        Affine(5, 3, rng=rng, dtype=np.float64)])
+    model = Sequential(
+        [
+            Affine(6, 5, rng=rng, dtype=np.float64),
+            ReLU(),
+            Dropout(0.4, rng=rng),
+            Affine(5, 3, rng=rng, dtype=np.float64),
+        ]
+    )
     assert_grads_ok(check_layer(model, rng.standard_normal((4, 6))))
 
 
@@ -119,7 +127,18 @@ def test_fit_trains_in_training_mode_and_evaluates_in_eval_mode():
     spy = ModeSpy()
     model = Sequential([Flatten(), spy, Affine(36, 3, rng=0)])
     model.eval()
-    fit(model, X, y, epochs=2, batch_size=20, optimizer=SGD(0.1), rng=0, X_val=X, y_val=y, progress=False)
+    fit(
+        model,
+        X,
+        y,
+        epochs=2,
+        batch_size=20,
+        optimizer=SGD(0.1),
+        rng=0,
+        X_val=X,
+        y_val=y,
+        progress=False,
+    )
     # per epoch: two training steps, then one validation batch in eval mode
     assert spy.seen == [True, True, False, True, True, False]
     assert model.training  # left in training mode after fit
@@ -159,7 +178,9 @@ def adam_reference(w, grads, lr, beta1, beta2, eps, weight_decay):
 def test_adam_matches_the_hand_written_reference(lr, betas, eps, weight_decay):
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal(7)
-    grads = rng.standard_normal((25, 7)) * np.array([1e-4, 1e-2, 0.1, 1, 10, 100, 0])  # scales and a 0
+    grads = rng.standard_normal((25, 7)) * np.array(
+        [1e-4, 1e-2, 0.1, 1, 10, 100, 0]
+    )  # scales and a 0
     params = {"w": w0.copy()}
     opt = Adam(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     path = []
@@ -189,7 +210,9 @@ def test_adam_keeps_float32_updates_in_place_and_state_per_name():
         loss_fn.forward(model.forward(x), np.arange(4))
         model.backward(loss_fn.backward(), input_grad=False)
         opt.step(model.params(), model.grads())
-    assert model.layers[0].params["W"] is W and W.dtype == np.float32 and not np.array_equal(W, before)
+    assert (
+        model.layers[0].params["W"] is W and W.dtype == np.float32 and not np.array_equal(W, before)
+    )
     assert set(opt.state) == set(model.params()) and opt.state["0.W"]["t"] == 2
     assert opt.state["0.W"]["m"].dtype == np.float32
 
@@ -205,8 +228,14 @@ def test_adam_minimises_a_badly_scaled_quadratic():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"lr": 0}, "lr"), ({"lr": -1}, "lr"), ({"betas": (0.9, 1.0)}, "betas"), ({"betas": 0.9}, "betas"),
-     ({"eps": -1}, "eps"), ({"weight_decay": -0.1}, "weight_decay")],
+    [
+        ({"lr": 0}, "lr"),
+        ({"lr": -1}, "lr"),
+        ({"betas": (0.9, 1.0)}, "betas"),
+        ({"betas": 0.9}, "betas"),
+        ({"eps": -1}, "eps"),
+        ({"weight_decay": -0.1}, "weight_decay"),
+    ],
 )
 def test_adam_refuses_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -227,7 +256,19 @@ def test_adam_refuses_mismatched_params_and_grads():
 def test_lenet_is_built_exactly_as_chapter_9_describes():
     model = lenet(rng=0)
     kinds = [type(layer) for layer in model.layers]
-    assert kinds == [Conv2D, ReLU, MaxPool2D, Conv2D, ReLU, MaxPool2D, Flatten, Affine, ReLU, Dropout, Affine]
+    assert kinds == [
+        Conv2D,
+        ReLU,
+        MaxPool2D,
+        Conv2D,
+        ReLU,
+        MaxPool2D,
+        Flatten,
+        Affine,
+        ReLU,
+        Dropout,
+        Affine,
+    ]
     c1, c2 = model.layers[0], model.layers[3]
     assert (c1.in_channels, c1.out_channels, c1.kernel_size, c1.padding) == (1, 16, 5, 2)
     assert (c2.in_channels, c2.out_channels, c2.kernel_size, c2.padding) == (16, 32, 5, 2)
@@ -236,8 +277,14 @@ def test_lenet_is_built_exactly_as_chapter_9_describes():
     assert model.output_shape((3, 1, 28, 28)) == (3, 10)
     assert sum(v.size for v in model.params().values()) == 416 + 12_832 + 200_832 + 1_290
     count = model_flops(model, (1, 28, 28))
-    assert [r.output_shape for r in count.layers][:6] == [(16, 28, 28), (16, 28, 28), (16, 14, 14),
-                                                          (32, 14, 14), (32, 14, 14), (32, 7, 7)]
+    assert [r.output_shape for r in count.layers][:6] == [
+        (16, 28, 28),
+        (16, 28, 28),
+        (16, 14, 14),
+        (32, 14, 14),
+        (32, 14, 14),
+        (32, 7, 7),
+    ]
     assert count.forward == 6_082_080
 
 
@@ -281,5 +328,14 @@ def test_lenet_learns_real_digits():
     X = (data.X_train[:1000, None] / np.float32(255) - np.float32(0.5)).astype(np.float32)
     Xt = (data.X_test[:500, None] / np.float32(255) - np.float32(0.5)).astype(np.float32)
     model = lenet(rng=0)
-    fit(model, X, data.y_train[:1000], epochs=2, batch_size=32, optimizer=Adam(1e-3), rng=0, progress=False)
+    fit(
+        model,
+        X,
+        data.y_train[:1000],
+        epochs=2,
+        batch_size=32,
+        optimizer=Adam(1e-3),
+        rng=0,
+        progress=False,
+    )
     assert evaluate(model, Xt, data.y_test[:500])[1] > 0.85

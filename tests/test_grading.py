@@ -36,11 +36,17 @@ def test_a_right_answer_scores_one_and_a_stub_zero(capsys):
 
 def test_a_partly_right_answer_scores_the_share_of_cases_passed(capsys):
     def square_only(x, k):  # right on square kernels only
-        return corr2d(x, k) if k.shape[0] == k.shape[1] else np.zeros((x.shape[0] - k.shape[0] + 1, x.shape[1] - k.shape[1] + 1))
+        return (
+            corr2d(x, k)
+            if k.shape[0] == k.shape[1]
+            else np.zeros((x.shape[0] - k.shape[0] + 1, x.shape[1] - k.shape[1] + 1))
+        )
 
     report = grading.grade_report("2.1", square_only)
     assert 0 < report["passed"] < report["total"]
-    assert grading.grade("2.1", square_only) == pytest.approx(report["passed"] / report["total"], abs=0.2)
+    assert grading.grade("2.1", square_only) == pytest.approx(
+        report["passed"] / report["total"], abs=0.2
+    )
     out = capsys.readouterr().out
     assert "non-square 2x3 kernel" in out  # the failed fixed case is named
 
@@ -67,7 +73,9 @@ def test_expected_values_cannot_be_read_from_the_stack_or_the_messages(capsys):
 
 def test_a_redefined_check_in_the_notebook_changes_nothing():
     namespace = {}
-    exec("check = lambda *a, **k: print('Exercise 2.1 passed')", namespace)  # the answer cell's trick
+    exec(
+        "check = lambda *a, **k: print('Exercise 2.1 passed')", namespace
+    )  # the answer cell's trick
     exec("def corr2d(x, k):\n    return x", namespace)
     exec(
         "from importlib import reload\nimport scratchcnn.check.grading\n"

@@ -63,7 +63,10 @@ def test_conv_gradients(rng, c_in, c_out, k, stride, padding, size):
     assert_grads_ok(check_layer(layer, rng.standard_normal((2, c_in, *size))))
 
 
-@pytest.mark.parametrize("k, stride, size", [(2, None, (6, 8)), (2, 2, (7, 7)), (3, 2, (7, 9)), (3, 1, (5, 6)), (2, 1, (4, 4))])
+@pytest.mark.parametrize(
+    "k, stride, size",
+    [(2, None, (6, 8)), (2, 2, (7, 7)), (3, 2, (7, 9)), (3, 1, (5, 6)), (2, 1, (4, 4))],
+)
 def test_maxpool_gradients(rng, k, stride, size):
     # continuous random inputs: no ties, so the function is differentiable at x
     assert_grads_ok(check_layer(MaxPool2D(k, stride), rng.standard_normal((2, 3, *size))))
@@ -95,7 +98,15 @@ def test_whole_model_gradients(rng):
 
 def test_whole_model_with_loss_gradients(rng):
     """Loss of the whole network w.r.t. every parameter, as training uses it."""
-    model = Sequential([conv64(rng, 1, 2, 3, padding=1), ReLU(), MaxPool2D(2), Flatten(), Affine(2 * 4 * 4, 3, rng=rng, dtype=np.float64)])
+    model = Sequential(
+        [
+            conv64(rng, 1, 2, 3, padding=1),
+            ReLU(),
+            MaxPool2D(2),
+            Flatten(),
+            Affine(2 * 4 * 4, 3, rng=rng, dtype=np.float64),
+        ]
+    )
     x, y = rng.standard_normal((3, 1, 8, 8)), np.array([0, 2, 1])
     loss = SoftmaxCrossEntropy()
     loss.forward(model.forward(x), y)
@@ -131,7 +142,11 @@ def test_conv_matches_naive(rng, c_in, c_out, k, stride, padding):
     dout = rng.standard_normal(out.shape)
     dx = layer.backward(dout)
     ndx, ndW, ndb = naive.conv_backward_naive(dout, x, W, stride, padding)
-    for name, a, b_ in [("dx", dx, ndx), ("dW", layer.grads["W"], ndW), ("db", layer.grads["b"], ndb)]:
+    for name, a, b_ in [
+        ("dx", dx, ndx),
+        ("dW", layer.grads["W"], ndW),
+        ("db", layer.grads["b"], ndb),
+    ]:
         assert np.max(np.abs(a - b_)) < NAIVE_TOL, name
 
 
@@ -153,7 +168,12 @@ def test_maxpool_matches_naive(rng, k, stride):
     out = layer.forward(x)
     np.testing.assert_array_equal(out, naive.maxpool_forward_naive(x, k, stride))
     dout = rng.standard_normal(out.shape)
-    np.testing.assert_allclose(layer.backward(dout), naive.maxpool_backward_naive(dout, x, k, stride), rtol=0, atol=NAIVE_TOL)
+    np.testing.assert_allclose(
+        layer.backward(dout),
+        naive.maxpool_backward_naive(dout, x, k, stride),
+        rtol=0,
+        atol=NAIVE_TOL,
+    )
 
 
 def test_affine_matches_naive(rng):
@@ -161,7 +181,10 @@ def test_affine_matches_naive(rng):
     layer.params["b"][:] = rng.standard_normal(4)
     x = rng.standard_normal((5, 6))
     out = layer.forward(x)
-    assert np.max(np.abs(out - naive.affine_forward_naive(x, layer.params["W"], layer.params["b"]))) < NAIVE_TOL
+    assert (
+        np.max(np.abs(out - naive.affine_forward_naive(x, layer.params["W"], layer.params["b"])))
+        < NAIVE_TOL
+    )
     dout = rng.standard_normal(out.shape)
     dx = layer.backward(dout)
     ndx, ndW, ndb = naive.affine_backward_naive(dout, x, layer.params["W"])
@@ -221,7 +244,9 @@ def test_maxpool_ties_go_to_the_first_maximum_only():
     dx = layer.backward(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]))
     expected = np.array([[1, 0, 2, 0], [0, 0, 0, 0], [3, 0, 4, 0], [0, 0, 0, 0]], dtype=float)
     np.testing.assert_array_equal(dx[0, 0], expected)
-    np.testing.assert_array_equal(dx, naive.maxpool_backward_naive(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), x, 2))
+    np.testing.assert_array_equal(
+        dx, naive.maxpool_backward_naive(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), x, 2)
+    )
     assert dx.sum() == 10.0  # each window passes on its gradient exactly once
 
 
@@ -288,12 +313,24 @@ def test_conv_output_shapes_property(n, c_in, c_out, k, stride, padding, h, w):
             layer.forward(x)
         return
     out = layer.forward(x)
-    assert out.shape == (n, c_out, (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1)
+    assert out.shape == (
+        n,
+        c_out,
+        (h + 2 * padding - k) // stride + 1,
+        (w + 2 * padding - k) // stride + 1,
+    )
     assert layer.backward(np.ones(out.shape)).shape == x.shape
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 3), c=st.integers(1, 3), k=st.integers(1, 4), stride=st.integers(1, 4), h=st.integers(1, 12), w=st.integers(1, 12))
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 3),
+    k=st.integers(1, 4),
+    stride=st.integers(1, 4),
+    h=st.integers(1, 12),
+    w=st.integers(1, 12),
+)
 def test_maxpool_output_shapes_property(n, c, k, stride, h, w):
     layer = MaxPool2D(k, stride)
     x = np.arange(n * c * h * w, dtype=np.float64).reshape(n, c, h, w)
@@ -313,14 +350,49 @@ def test_maxpool_output_shapes_property(n, c, k, stride, h, w):
 @pytest.mark.parametrize(
     "make, x, error, words",
     [
-        (lambda: Conv2D(1, 8, 3), np.zeros((28, 28), np.float32), ValueError, r"Conv2D expected input \(N, 1, H, W\), got shape \(28, 28\)"),
-        (lambda: Conv2D(1, 8, 3), np.zeros((2, 3, 28, 28), np.float32), ValueError, r"expected input \(N, 1, H, W\), got shape \(2, 3, 28, 28\)"),
-        (lambda: Conv2D(1, 8, 3), np.zeros((2, 1, 28, 28), np.uint8), TypeError, "float32 or float64.*uint8.*scale"),
-        (lambda: Conv2D(1, 8, 3), np.zeros((2, 1, 28, 28), np.float64), TypeError, "float32 parameters but got float64"),
+        (
+            lambda: Conv2D(1, 8, 3),
+            np.zeros((28, 28), np.float32),
+            ValueError,
+            r"Conv2D expected input \(N, 1, H, W\), got shape \(28, 28\)",
+        ),
+        (
+            lambda: Conv2D(1, 8, 3),
+            np.zeros((2, 3, 28, 28), np.float32),
+            ValueError,
+            r"expected input \(N, 1, H, W\), got shape \(2, 3, 28, 28\)",
+        ),
+        (
+            lambda: Conv2D(1, 8, 3),
+            np.zeros((2, 1, 28, 28), np.uint8),
+            TypeError,
+            "float32 or float64.*uint8.*scale",
+        ),
+        (
+            lambda: Conv2D(1, 8, 3),
+            np.zeros((2, 1, 28, 28), np.float64),
+            TypeError,
+            "float32 parameters but got float64",
+        ),
         (lambda: Conv2D(1, 8, 3), [[1.0]], TypeError, "NumPy array"),
-        (lambda: Conv2D(1, 8, 5, padding=1), np.zeros((1, 1, 2, 2), np.float32), ValueError, r"does not fit.*O = \(W - K \+ 2P\) / S \+ 1"),
-        (lambda: Affine(1352, 10), np.zeros((4, 8, 13, 13), np.float32), ValueError, r"Affine expected input \(N, 1352\)"),
-        (lambda: Affine(1352, 10), np.zeros((4, 100), np.float32), ValueError, r"got shape \(4, 100\)"),
+        (
+            lambda: Conv2D(1, 8, 5, padding=1),
+            np.zeros((1, 1, 2, 2), np.float32),
+            ValueError,
+            r"does not fit.*O = \(W - K \+ 2P\) / S \+ 1",
+        ),
+        (
+            lambda: Affine(1352, 10),
+            np.zeros((4, 8, 13, 13), np.float32),
+            ValueError,
+            r"Affine expected input \(N, 1352\)",
+        ),
+        (
+            lambda: Affine(1352, 10),
+            np.zeros((4, 100), np.float32),
+            ValueError,
+            r"got shape \(4, 100\)",
+        ),
         (lambda: MaxPool2D(2), np.zeros((4, 4), np.float32), ValueError, r"\(N, C, H, W\)"),
         (lambda: MaxPool2D(3), np.zeros((1, 1, 2, 2), np.float32), ValueError, "does not fit"),
         (lambda: Flatten(), np.zeros(3), ValueError, "at least 2 axes"),

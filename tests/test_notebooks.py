@@ -76,7 +76,9 @@ def test_first_code_cell_installs_scratchcnn_in_colab_only(chapter):
     name, nb = chapter
     first = _source(_code_cells(nb)[0])
     book = load_book(ROOT)
-    assert 'if "google.colab" in sys.modules:' in first, f"{name}: the first code cell must test for Colab"
+    assert 'if "google.colab" in sys.modules:' in first, (
+        f"{name}: the first code cell must test for Colab"
+    )
     assert book.install_spec == f"scratchcnn @ git+{_repository_url()}"
     assert first.rstrip("\n") == install_cell_source(book.install_spec).rstrip("\n"), (
         f"{name}: the first code cell differs from scratchcnn.reader_copy.install_cell_source() "
@@ -93,10 +95,14 @@ def test_summary_and_exercises_close_the_chapter(chapter):
         for line in _source(c).splitlines()
         if line.startswith("#")
     ]
-    assert headings and headings[0].startswith("# "), f"{name}: the first cell must hold the chapter title"
+    assert headings and headings[0].startswith("# "), (
+        f"{name}: the first cell must hold the chapter title"
+    )
     assert "## Summary" in headings, f"{name}: no '## Summary' section"
     assert "## Exercises" in headings, f"{name}: no '## Exercises' section"
-    assert headings.index("## Summary") < headings.index("## Exercises"), f"{name}: Summary must come before Exercises"
+    assert headings.index("## Summary") < headings.index("## Exercises"), (
+        f"{name}: Summary must come before Exercises"
+    )
 
 
 def _tags(cell: dict) -> list[str]:
@@ -132,8 +138,12 @@ def test_solution_regions_are_well_formed_and_checked(chapter):
         if begins:
             regions += begins
             later = "".join(_source(c) for c in cells[i + 1 : i + 3])
-            assert "check(" in later, f"{name}: the solution in code cell {i} is not followed by a check cell"
-    assert regions >= 1, f"{name}: no exercise has a worked solution between # BEGIN SOLUTION / # END SOLUTION"
+            assert "check(" in later, (
+                f"{name}: the solution in code cell {i} is not followed by a check cell"
+            )
+    assert regions >= 1, (
+        f"{name}: no exercise has a worked solution between # BEGIN SOLUTION / # END SOLUTION"
+    )
 
 
 def test_no_pickle_anywhere():
@@ -149,7 +159,9 @@ def test_no_pickle_anywhere():
         if re.search(r"allow_pickle\s*=\s*True", text):
             offenders.append(str(p.relative_to(ROOT)))
         elif re.search(r"import pickle", text):
-            restricted = re.search(r"def find_class\(self, module, name\):[^\n]*\n(\s+\"\"\"[^\n]*\n)?\s+raise ", text)
+            restricted = re.search(
+                r"def find_class\(self, module, name\):[^\n]*\n(\s+\"\"\"[^\n]*\n)?\s+raise ", text
+            )
             if not restricted or re.search(r"pickle\.loads?\(", text):
                 offenders.append(str(p.relative_to(ROOT)))
     assert not offenders, f"pickle used in {offenders}"
@@ -167,7 +179,9 @@ def test_code_fits_the_page(chapter):
         for line in _source(cell).splitlines()
         if len(line) > MAX_CODE_LINE
     ]
-    assert not long, f"{name}: {len(long)} code lines over {MAX_CODE_LINE} characters, first in cell {long[0][0]}: {long[0][1]!r}"
+    assert not long, (
+        f"{name}: {len(long)} code lines over {MAX_CODE_LINE} characters, first in cell {long[0][0]}: {long[0][1]!r}"
+    )
 
 
 def test_every_exercise_has_a_title(chapter):

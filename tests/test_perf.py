@@ -69,9 +69,18 @@ def test_model_flops_of_the_book_model_layer_by_layer():
     count = model_flops(book_model(rng=0), (1, 28, 28))
     assert isinstance(count, FlopCount)
     rows = {row.name.split("(")[0]: row for row in count.layers}
-    assert [row.output_shape for row in count.layers] == [(8, 26, 26), (8, 26, 26), (8, 13, 13), (1352,), (10,)]
+    assert [row.output_shape for row in count.layers] == [
+        (8, 26, 26),
+        (8, 26, 26),
+        (8, 13, 13),
+        (1352,),
+        (10,),
+    ]
     conv = 2 * 9 * 8 * 676
-    assert (rows["Conv2D"].forward, rows["Conv2D"].backward) == (conv, conv + 8 * 676)  # dW, db; no dx
+    assert (rows["Conv2D"].forward, rows["Conv2D"].backward) == (
+        conv,
+        conv + 8 * 676,
+    )  # dW, db; no dx
     assert (rows["ReLU"].forward, rows["ReLU"].backward) == (5408, 5408)
     assert (rows["MaxPool2D"].forward, rows["MaxPool2D"].backward) == (1352 * 3, 1352 * 4)
     assert (rows["Flatten"].forward, rows["Flatten"].backward) == (0, 0)
@@ -92,7 +101,13 @@ def test_input_grad_adds_the_first_layers_input_gradient():
 
 
 def test_model_flops_strided_padded_conv_overlapping_pool_and_sigmoid():
-    layers = [Conv2D(3, 4, 5, stride=2, padding=1, rng=0), Sigmoid(), MaxPool2D(3, stride=1), Flatten(), Affine(4 * 3 * 2, 5, rng=0)]
+    layers = [
+        Conv2D(3, 4, 5, stride=2, padding=1, rng=0),
+        Sigmoid(),
+        MaxPool2D(3, stride=1),
+        Flatten(),
+        Affine(4 * 3 * 2, 5, rng=0),
+    ]
     count = model_flops(Sequential(layers), (3, 11, 9))
     conv, sig, pool, flat, aff = count.layers
     assert conv.output_shape == (4, 5, 4)  # (11 - 5 + 2) // 2 + 1 = 5, (9 - 5 + 2) // 2 + 1 = 4
@@ -166,7 +181,9 @@ def test_time_it_measures_time_per_call():
 
 def test_time_interleaved_runs_the_functions_in_turns():
     order = []
-    result = time_interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeat=3, warmup=1)
+    result = time_interleaved(
+        {"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeat=3, warmup=1
+    )
     assert order == ["a", "b"] + ["a", "b"] * 3
     assert set(result) == {"a", "b"} and all(len(t.times) == 3 for t in result.values())
 
@@ -207,7 +224,13 @@ def test_profile_layers_times_every_layer_and_the_loss_without_changing_the_mode
     rows = perf.profile_layers(model, x, y, repeat=2)
     conv, relu, pool, flatten, affine = (repr(layer) for layer in model.layers)
     # as the model runs in training: the ReLU and the pooling after it fused into one step
-    assert [r.name for r in rows] == [conv, f"{relu} + {pool}", flatten, affine, "SoftmaxCrossEntropy()"]
+    assert [r.name for r in rows] == [
+        conv,
+        f"{relu} + {pool}",
+        flatten,
+        affine,
+        "SoftmaxCrossEntropy()",
+    ]
     assert all(r.forward > 0 and r.backward > 0 and r.total == r.forward + r.backward for r in rows)
     assert all(np.array_equal(before[k], v) for k, v in model.params().items())
 
@@ -217,9 +240,15 @@ def test_profile_layers_times_the_arrays_each_layer_sees(monkeypatch):
     model = book_model(rng=0)
     conv = model.layers[0]
     original = conv.backward
-    monkeypatch.setattr(conv, "backward", lambda g, input_grad=True: (seen.append((g.shape, input_grad)), original(g, input_grad))[1])
+    monkeypatch.setattr(
+        conv,
+        "backward",
+        lambda g, input_grad=True: (seen.append((g.shape, input_grad)), original(g, input_grad))[1],
+    )
     rng = np.random.default_rng(1)
-    perf.profile_layers(model, rng.random((3, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 3), repeat=2)
+    perf.profile_layers(
+        model, rng.random((3, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 3), repeat=2
+    )
     # one pass to record the gradients, one warm-up call and two timed rounds; never the image gradient
     assert seen == [((3, 8, 26, 26), False)] * 4
 

@@ -6,13 +6,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.colors as mcolors  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.colors as mcolors
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
 
-from scratchcnn.plots import MAX_PANELS, WRONG_COLOR, plot_digits  # noqa: E402
+from scratchcnn.plots import MAX_PANELS, WRONG_COLOR, plot_digits
 
 
 @pytest.fixture

@@ -6,19 +6,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.colors as mcolors  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.colors as mcolors
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
 
-from scratchcnn.plots import (  # noqa: E402
+from scratchcnn.plots import (
     plot_confusion_matrix,
     plot_feature_maps,
     plot_filters,
     plot_learning_curves,
 )
-from scratchcnn.train import History  # noqa: E402
+from scratchcnn.train import History
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +30,9 @@ def _close_figures():
 def _history(epochs: int = 3, steps: int = 20, with_val: bool = True) -> History:
     rng = np.random.default_rng(0)
     h = History()
-    h.step_loss = list(np.exp(-np.linspace(0, 3, epochs * steps)) * 2.3 + rng.random(epochs * steps) * 0.1)
+    h.step_loss = list(
+        np.exp(-np.linspace(0, 3, epochs * steps)) * 2.3 + rng.random(epochs * steps) * 0.1
+    )
     h.train_loss = [1.0, 0.5, 0.3][:epochs]
     h.train_acc = [0.8, 0.9, 0.95][:epochs]
     if with_val:
@@ -95,7 +97,11 @@ def test_confusion_matrix_without_mistakes():
 
 @pytest.mark.parametrize(
     "bad, match",
-    [(np.zeros((2, 3), dtype=int), "square"), (np.ones((2, 2)), "integer"), (-np.eye(2, dtype=int), "non-negative")],
+    [
+        (np.zeros((2, 3), dtype=int), "square"),
+        (np.ones((2, 2)), "integer"),
+        (-np.eye(2, dtype=int), "non-negative"),
+    ],
 )
 def test_confusion_matrix_refuses_bad_input(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -108,7 +114,7 @@ def test_filters_share_a_symmetric_scale():
     panels = [ax for ax in fig.axes if ax.images]
     assert len(panels) == 8
     limit = np.abs(w).max()
-    for ax, f in zip(panels, w):
+    for ax, f in zip(panels, w, strict=False):
         im = ax.images[0]
         assert im.get_clim() == pytest.approx((-limit, limit))
         np.testing.assert_allclose(im.get_array(), f[0])

@@ -51,20 +51,27 @@ class Tanh(Elementwise):
 
 
 def small_cnn(rng, dtype=np.float64, activation=ReLU):
-    return Sequential([
-        Conv2D(1, 2, 3, padding=1, rng=rng, dtype=dtype),
-        activation(),
-        MaxPool2D(2),
-        Flatten(),
-        Affine(2 * 4 * 4, 3, rng=rng, dtype=dtype),
-    ])
+    return Sequential(
+        [
+            Conv2D(1, 2, 3, padding=1, rng=rng, dtype=dtype),
+            activation(),
+            MaxPool2D(2),
+            Flatten(),
+            Affine(2 * 4 * 4, 3, rng=rng, dtype=dtype),
+        ]
+    )
 
 
 def nested(rng, dtype=np.float64):
     """A model inside a model inside a model: features, then a head that is itself nested."""
     features = Sequential([Conv2D(1, 2, 3, padding=1, rng=rng, dtype=dtype), Tanh(), MaxPool2D(2)])
-    head = Sequential([Flatten(), Sequential([Affine(2 * 4 * 4, 5, rng=rng, dtype=dtype), ReLU()]),
-                       Affine(5, 3, rng=rng, dtype=dtype)])
+    head = Sequential(
+        [
+            Flatten(),
+            Sequential([Affine(2 * 4 * 4, 5, rng=rng, dtype=dtype), ReLU()]),
+            Affine(5, 3, rng=rng, dtype=dtype),
+        ]
+    )
     return Sequential([features, head])
 
 
@@ -107,7 +114,10 @@ def test_params_read_as_a_dict_or_called_as_before():
 def test_output_shape_of_every_layer_and_the_model():
     model = book_model(rng=0)
     assert model.output_shape((5, 1, 28, 28)) == (5, 10)
-    assert model.output_shape((5, 1, 28, 28)) == model.forward(np.zeros((5, 1, 28, 28), np.float32)).shape
+    assert (
+        model.output_shape((5, 1, 28, 28))
+        == model.forward(np.zeros((5, 1, 28, 28), np.float32)).shape
+    )
     assert Flatten().output_shape((2, 3, 4, 5)) == (2, 60)
     assert Tanh().output_shape((2, 7)) == (2, 7)
 
@@ -155,7 +165,9 @@ def test_nested_sequential_gradient_check():
 def test_nested_sequential_in_model_flops_equals_the_flat_model():
     rng = np.random.default_rng(0)
     inner = Sequential([Conv2D(1, 8, 3, rng=rng), ReLU()])
-    nest = Sequential([inner, Sequential([MaxPool2D(2), Flatten()]), Affine(8 * 13 * 13, 10, rng=rng)])
+    nest = Sequential(
+        [inner, Sequential([MaxPool2D(2), Flatten()]), Affine(8 * 13 * 13, 10, rng=rng)]
+    )
     flat = book_model(rng=0)
     a, b = model_flops(nest, (1, 28, 28)), model_flops(flat, (1, 28, 28))
     assert (a.forward, a.backward) == (b.forward, b.backward) == (133_848, 167_658)
@@ -168,8 +180,16 @@ def test_nested_sequential_trains_with_fit_and_evaluate():
     X, y = toy_data()
     model = nested(np.random.default_rng(1))
     before = evaluate(model, X, y)[0]
-    history = fit(model, X, y, epochs=15, batch_size=10, optimizer=SGD(0.1, momentum=0.9), rng=0,
-                  progress=False)
+    history = fit(
+        model,
+        X,
+        y,
+        epochs=15,
+        batch_size=10,
+        optimizer=SGD(0.1, momentum=0.9),
+        rng=0,
+        progress=False,
+    )
     loss, acc = evaluate(model, X, y)
     assert loss < before / 2 and acc > 0.9 and history.epochs == 15
 
@@ -193,7 +213,16 @@ def test_tanh_written_outside_the_package_is_counted_by_model_flops():
 def test_tanh_written_outside_the_package_trains_with_fit():
     X, y = toy_data()
     model = small_cnn(np.random.default_rng(2), activation=Tanh)
-    fit(model, X, y, epochs=15, batch_size=10, optimizer=SGD(0.1, momentum=0.9), rng=0, progress=False)
+    fit(
+        model,
+        X,
+        y,
+        epochs=15,
+        batch_size=10,
+        optimizer=SGD(0.1, momentum=0.9),
+        rng=0,
+        progress=False,
+    )
     assert evaluate(model, X, y)[1] > 0.9
 
 
@@ -204,7 +233,9 @@ def test_im2col_and_col2im_are_exported_from_the_package():
     assert top_im2col is im2col and top_col2im is col2im
 
 
-@pytest.mark.parametrize("k, s, p", [(3, 1, 0), (3, 1, 1), (3, 2, 1), (2, 2, 0), (5, 3, 2), (1, 1, 0)])
+@pytest.mark.parametrize(
+    "k, s, p", [(3, 1, 0), (3, 1, 1), (3, 2, 1), (2, 2, 0), (5, 3, 2), (1, 1, 0)]
+)
 def test_im2col_layout_and_convolution_as_one_product(k, s, p):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 7, 8))  # (N, C, H, W)
@@ -217,7 +248,9 @@ def test_im2col_layout_and_convolution_as_one_product(k, s, p):
     c, q, r, n, i, j = 2, k - 1, 0, 1, ho - 1, wo // 2
     assert cols[(c * k + q) * k + r, (n * ho + i) * wo + j] == xp[n, c, i * s + q, j * s + r]
     out = (W.reshape(4, -1) @ cols + b[:, None]).reshape(4, 2, ho, wo).transpose(1, 0, 2, 3)
-    np.testing.assert_allclose(out, naive.conv_forward_naive(x, W, b, stride=s, padding=p), atol=1e-12)
+    np.testing.assert_allclose(
+        out, naive.conv_forward_naive(x, W, b, stride=s, padding=p), atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("k, s, p", [(3, 1, 0), (3, 2, 1), (2, 3, 0), (5, 1, 2)])
@@ -226,7 +259,9 @@ def test_col2im_is_the_adjoint_of_im2col_and_the_convolution_input_gradient(k, s
     x = rng.standard_normal((2, 2, 8, 7))
     cols = rng.standard_normal(im2col(x, k, s, p).shape)
     # <im2col(x), cols> == <x, col2im(cols)>: col2im adds every entry back where it was read
-    np.testing.assert_allclose(np.sum(im2col(x, k, s, p) * cols), np.sum(x * col2im(cols, x.shape, k, s, p)))
+    np.testing.assert_allclose(
+        np.sum(im2col(x, k, s, p) * cols), np.sum(x * col2im(cols, x.shape, k, s, p))
+    )
     W = rng.standard_normal((3, 2, k, k))
     conv = Conv2D(2, 3, k, stride=s, padding=p, rng=0, dtype=np.float64)
     conv.params["W"][...] = W

@@ -53,7 +53,12 @@ def test_pool_backward_after_a_fused_forward_says_what_to_do():
     out = model.forward(RNG.standard_normal((2, 1, 8, 8)))
     with pytest.raises(RuntimeError, match="fused with the ReLU.*Sequential's backward"):
         model.layers[2].backward(np.ones_like(out))
-    assert model.layers[1].backward(np.ones((2, 2, 6, 6))).shape == (2, 2, 6, 6)  # ReLU's own still works
+    assert model.layers[1].backward(np.ones((2, 2, 6, 6))).shape == (
+        2,
+        2,
+        6,
+        6,
+    )  # ReLU's own still works
 
 
 def test_the_first_layer_still_refuses_bad_input_inside_a_model():
@@ -92,7 +97,11 @@ def test_reused_buffers_never_leak_between_calls(padding):
 def test_blas_thread_policy(monkeypatch):
     monkeypatch.delenv("SCRATCHCNN_BLAS_THREADS", raising=False)
     assert resolve_blas_threads() == 1  # the default: one thread never collapses on a busy machine
-    assert resolve_blas_threads(2) == 2 and resolve_blas_threads(0) is None and resolve_blas_threads("auto") is None
+    assert (
+        resolve_blas_threads(2) == 2
+        and resolve_blas_threads(0) is None
+        and resolve_blas_threads("auto") is None
+    )
     monkeypatch.setenv("SCRATCHCNN_BLAS_THREADS", "2")
     assert resolve_blas_threads() == 2 and resolve_blas_threads(1) == 1  # the argument wins
     monkeypatch.setenv("SCRATCHCNN_BLAS_THREADS", "many")
@@ -114,12 +123,23 @@ def test_fit_runs_blas_with_the_chosen_threads_and_restores_them(monkeypatch):
 
     before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
     X, y = RNG.random((64, 1, 28, 28), dtype=np.float32), RNG.integers(0, 10, 64)
-    fit(book_model(rng=0), X, y, epochs=1, batch_size=32, optimizer=Spy(0.01), rng=0, progress=False)
+    fit(
+        book_model(rng=0), X, y, epochs=1, batch_size=32, optimizer=Spy(0.01), rng=0, progress=False
+    )
     assert seen and all(s <= {1} for s in seen)
     assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
     with pytest.raises(ValueError, match="blas_threads"):
-        fit(book_model(rng=0), X, y, epochs=1, batch_size=32, optimizer=SGD(0.01), rng=0, progress=False,
-            blas_threads="lots")
+        fit(
+            book_model(rng=0),
+            X,
+            y,
+            epochs=1,
+            batch_size=32,
+            optimizer=SGD(0.01),
+            rng=0,
+            progress=False,
+            blas_threads="lots",
+        )
 
 
 def test_naive_step_lives_in_naive_and_bench_still_exports_it():

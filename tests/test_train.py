@@ -24,8 +24,18 @@ def test_book_model_learns_real_digits_in_seconds(sample, capsys):
     X, y, X_test, y_test = sample
     model = book_model(rng=0)
     loss0, acc0 = evaluate(model, X_test, y_test)
-    history = fit(model, X, y, epochs=2, batch_size=32, optimizer=SGD(0.05, momentum=0.9), rng=0,
-                  X_val=X_test, y_val=y_test, progress=True)
+    history = fit(
+        model,
+        X,
+        y,
+        epochs=2,
+        batch_size=32,
+        optimizer=SGD(0.05, momentum=0.9),
+        rng=0,
+        X_val=X_test,
+        y_val=y_test,
+        progress=True,
+    )
     loss, acc = evaluate(model, X_test, y_test)
     assert acc0 < 0.25 and acc > 0.85, f"test accuracy {acc0:.3f} -> {acc:.3f}"
     assert loss < loss0 / 3
@@ -41,7 +51,16 @@ def test_training_is_reproducible(sample):
     runs = []
     for _ in range(2):
         model = book_model(rng=3)
-        h = fit(model, X[:256], y[:256], epochs=1, batch_size=16, optimizer=SGD(0.05, momentum=0.9), rng=11, progress=False)
+        h = fit(
+            model,
+            X[:256],
+            y[:256],
+            epochs=1,
+            batch_size=16,
+            optimizer=SGD(0.05, momentum=0.9),
+            rng=11,
+            progress=False,
+        )
         runs.append((h.step_loss, model.params()["4.W"].copy()))
     assert runs[0][0] == runs[1][0]
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
@@ -50,21 +69,43 @@ def test_training_is_reproducible(sample):
 def test_batch_size_one_is_per_sample_sgd(sample):
     X, y, _, _ = sample
     model = book_model(rng=0)
-    h = fit(model, X[:50], y[:50], epochs=1, batch_size=1, optimizer=SGD(0.01), rng=0, progress=False)
+    h = fit(
+        model, X[:50], y[:50], epochs=1, batch_size=1, optimizer=SGD(0.01), rng=0, progress=False
+    )
     assert len(h.step_loss) == 50
 
 
 def test_last_partial_batch_is_used(sample):
     X, y, _, _ = sample
-    h = fit(book_model(rng=0), X[:70], y[:70], epochs=1, batch_size=32, optimizer=SGD(0.01), rng=0, progress=False)
+    h = fit(
+        book_model(rng=0),
+        X[:70],
+        y[:70],
+        epochs=1,
+        batch_size=32,
+        optimizer=SGD(0.01),
+        rng=0,
+        progress=False,
+    )
     assert len(h.step_loss) == 3
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings(
+    "ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning"
+)
 def test_divergence_stops_with_advice(sample):
     X, y, _, _ = sample
     with pytest.raises(FloatingPointError, match="Lower the learning rate"):
-        fit(book_model(rng=0), X[:512] * 1e3, y[:512], epochs=3, batch_size=64, optimizer=SGD(1e30), rng=0, progress=False)
+        fit(
+            book_model(rng=0),
+            X[:512] * 1e3,
+            y[:512],
+            epochs=3,
+            batch_size=64,
+            optimizer=SGD(1e30),
+            rng=0,
+            progress=False,
+        )
 
 
 def test_fit_refuses_bad_data(sample):
@@ -140,14 +181,26 @@ def _scalings(X):
 
 
 @pytest.mark.parametrize("scaling", ["scale01", "centred"])
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings(
+    "ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning"
+)
 def test_a_learning_rate_far_too_high_is_caught_without_any_overflow(sample, scaling):
     X = _scalings(sample[0][:1024])[scaling]
     y = sample[1][:1024]
     for lr, momentum in [(10.0, 0.0), (10.0, 0.9), (1e12, 0.0)]:
-        with pytest.raises(FloatingPointError, match="training diverged.*Lower the learning rate") as info:
-            fit(book_model(rng=0), X, y, epochs=2, batch_size=32, optimizer=SGD(lr, momentum=momentum),
-                rng=0, progress=False)
+        with pytest.raises(
+            FloatingPointError, match="training diverged.*Lower the learning rate"
+        ) as info:
+            fit(
+                book_model(rng=0),
+                X,
+                y,
+                epochs=2,
+                batch_size=32,
+                optimizer=SGD(lr, momentum=momentum),
+                rng=0,
+                progress=False,
+            )
         assert "times its" in str(info.value), str(info.value)  # the loss or the weights said so
 
 
@@ -155,8 +208,16 @@ def test_a_learning_rate_far_too_high_is_caught_without_any_overflow(sample, sca
 def test_a_sensible_learning_rate_is_not_mistaken_for_divergence(sample, scaling):
     X = _scalings(sample[0][:1024])[scaling]
     for lr, momentum, batch in [(0.2, 0.9, 32), (0.5, 0.0, 32), (0.01, 0.9, 1)]:
-        fit(book_model(rng=0), X[:300] if batch == 1 else X, sample[1][: 300 if batch == 1 else 1024],
-            epochs=1, batch_size=batch, optimizer=SGD(lr, momentum=momentum), rng=0, progress=False)
+        fit(
+            book_model(rng=0),
+            X[:300] if batch == 1 else X,
+            sample[1][: 300 if batch == 1 else 1024],
+            epochs=1,
+            batch_size=batch,
+            optimizer=SGD(lr, momentum=momentum),
+            rng=0,
+            progress=False,
+        )
 
 
 def test_the_loss_staying_far_above_its_start_is_divergence():
@@ -166,9 +227,13 @@ def test_the_loss_staying_far_above_its_start_is_divergence():
     assert watch(2.3, {"w": np.ones(3)}) is None
     for _ in range(LOSS_WINDOW - 2):
         assert watch(2.3 * LOSS_FACTOR * 2, {"w": np.ones(3)}) is None  # a few bad steps: not yet
-    assert "more than 10 times its value at the start" in watch(2.3 * LOSS_FACTOR * 2, {"w": np.ones(3)})
+    assert "more than 10 times its value at the start" in watch(
+        2.3 * LOSS_FACTOR * 2, {"w": np.ones(3)}
+    )
     watch = _Watch({"w": np.ones(3), "b": np.zeros(3)}, classes=10)
-    assert watch(2.3, {"w": np.ones(3) * 50, "b": np.ones(3) * 1e6}) is None  # biases from zero are free
+    assert (
+        watch(2.3, {"w": np.ones(3) * 50, "b": np.ones(3) * 1e6}) is None
+    )  # biases from zero are free
     assert "parameter w grew to 200 times" in watch(2.3, {"w": np.ones(3) * 200, "b": np.zeros(3)})
 
 
@@ -187,17 +252,38 @@ def test_labels_are_validated_once_before_any_update(sample):
     before = _untouched(model)
     bad = y[:256].copy()
     bad[200] = 10  # in the last batch: found only after 6 updates before
-    with pytest.raises(ValueError, match=r"0\.\.9 \(the model has 10 outputs\); 1 do not, the first y\[200\] = 10"):
+    with pytest.raises(
+        ValueError, match=r"0\.\.9 \(the model has 10 outputs\); 1 do not, the first y\[200\] = 10"
+    ):
         fit(model, X[:256], bad, epochs=1, batch_size=32, optimizer=SGD(0.1), rng=0, progress=False)
     _assert_untouched(model, before)
     bad[200] = -1
     with pytest.raises(ValueError, match=r"y\[200\] = -1"):
         fit(model, X[:256], bad, epochs=1, batch_size=32, optimizer=SGD(0.1), rng=0, progress=False)
     with pytest.raises(TypeError, match="integer class labels, got float64"):
-        fit(model, X[:256], y[:256] + 0.5, epochs=1, batch_size=32, optimizer=SGD(0.1), rng=0, progress=False)
+        fit(
+            model,
+            X[:256],
+            y[:256] + 0.5,
+            epochs=1,
+            batch_size=32,
+            optimizer=SGD(0.1),
+            rng=0,
+            progress=False,
+        )
     with pytest.raises(ValueError, match=r"y_val\[3\] = 12"):
-        fit(model, X[:64], y[:64], epochs=1, batch_size=32, optimizer=SGD(0.1), rng=0, progress=False,
-            X_val=X[:8], y_val=np.array([0, 1, 2, 12, 4, 5, 6, 7]))
+        fit(
+            model,
+            X[:64],
+            y[:64],
+            epochs=1,
+            batch_size=32,
+            optimizer=SGD(0.1),
+            rng=0,
+            progress=False,
+            X_val=X[:8],
+            y_val=np.array([0, 1, 2, 12, 4, 5, 6, 7]),
+        )
     _assert_untouched(model, before)
 
 
@@ -208,7 +294,10 @@ def test_nan_in_the_data_is_reported_as_data_not_as_divergence(sample):
     X[90, 0, 0, 0] = np.nan
     model = book_model(rng=0)
     before = _untouched(model)
-    with pytest.raises(ValueError, match=r"contains 2 NaN values in 2 of its 128 examples, the first at X\[37, 0, 5, 6\]") as info:
+    with pytest.raises(
+        ValueError,
+        match=r"contains 2 NaN values in 2 of its 128 examples, the first at X\[37, 0, 5, 6\]",
+    ) as info:
         fit(model, X, y[:128], epochs=1, batch_size=32, optimizer=SGD(0.1), rng=0, progress=False)
     assert "learning rate" not in str(info.value).replace("not the learning rate", "")
     _assert_untouched(model, before)
@@ -216,8 +305,18 @@ def test_nan_in_the_data_is_reported_as_data_not_as_divergence(sample):
     with pytest.raises(ValueError, match="NaN or infinite values"):
         evaluate(model, X, y[:128])
     with pytest.raises(ValueError, match=r"X_val contains 2 NaN"):
-        fit(model, sample[0][:64], y[:64], epochs=1, batch_size=32, optimizer=SGD(0.1), rng=0, progress=False,
-            X_val=np.where(np.isinf(X), np.nan, X), y_val=y[:128])
+        fit(
+            model,
+            sample[0][:64],
+            y[:64],
+            epochs=1,
+            batch_size=32,
+            optimizer=SGD(0.1),
+            rng=0,
+            progress=False,
+            X_val=np.where(np.isinf(X), np.nan, X),
+            y_val=y[:128],
+        )
 
 
 def test_sgd_refuses_nan_and_infinite_settings_and_accepts_numpy_scalars():
@@ -238,8 +337,16 @@ def test_sgd_refuses_nan_and_infinite_settings_and_accepts_numpy_scalars():
 
 def test_fit_accepts_numpy_integers_and_a_list_of_labels(sample):
     X, y, _, _ = sample
-    h = fit(book_model(rng=0), X[:64], [int(v) for v in y[:64]], epochs=np.int64(2), batch_size=np.int32(32),
-            optimizer=SGD(np.float32(0.05)), rng=0, progress=False)
+    h = fit(
+        book_model(rng=0),
+        X[:64],
+        [int(v) for v in y[:64]],
+        epochs=np.int64(2),
+        batch_size=np.int32(32),
+        optimizer=SGD(np.float32(0.05)),
+        rng=0,
+        progress=False,
+    )
     assert h.epochs == 2 and len(h.step_loss) == 4
     with pytest.raises(ValueError, match=r"epochs must be an integer >= 1, got 0"):
         fit(book_model(rng=0), X[:64], y[:64], epochs=0, batch_size=32, optimizer=SGD(0.1), rng=0)
@@ -255,7 +362,17 @@ def test_empty_data_sets_and_a_negative_batch_size_are_refused(sample):
     with pytest.raises(ValueError, match=r"evaluate: X holds no examples"):
         evaluate(model, X[:0], y[:0])
     with pytest.raises(ValueError, match=r"X_val holds no examples"):
-        fit(model, X[:16], y[:16], epochs=1, batch_size=8, optimizer=SGD(0.1), rng=0, X_val=X[:0], y_val=y[:0])
+        fit(
+            model,
+            X[:16],
+            y[:16],
+            epochs=1,
+            batch_size=8,
+            optimizer=SGD(0.1),
+            rng=0,
+            X_val=X[:0],
+            y_val=y[:0],
+        )
     with pytest.raises(ValueError, match=r"evaluate: batch_size must be an integer >= 1, got -1"):
         evaluate(model, X[:16], y[:16], batch_size=-1)
     with pytest.raises(ValueError, match=r"evaluate: batch_size must be an integer >= 1, got 0"):
@@ -265,12 +382,18 @@ def test_empty_data_sets_and_a_negative_batch_size_are_refused(sample):
 def test_flatten_refuses_an_empty_batch_and_conv_backward_a_non_float_gradient():
     from scratchcnn.layers import Conv2D
 
-    with pytest.raises(ValueError, match=r"Flatten expected a batch of at least one example \(N >= 1\), got shape \(0, 1, 28, 28\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Flatten expected a batch of at least one example \(N >= 1\), got shape \(0, 1, 28, 28\)",
+    ):
         Flatten().forward(np.zeros((0, 1, 28, 28), np.float32))
     conv = Conv2D(1, 2, 3, rng=0)
     out = conv.forward(np.random.default_rng(0).standard_normal((2, 1, 5, 5)).astype(np.float32))
     for dtype in (np.int64, np.int32, bool, np.complex64):
-        with pytest.raises(TypeError, match=f"Conv2D.backward expected a real floating gradient dout \\(float32.*got dtype {np.dtype(dtype)}"):
+        with pytest.raises(
+            TypeError,
+            match=f"Conv2D.backward expected a real floating gradient dout \\(float32.*got dtype {np.dtype(dtype)}",
+        ):
             conv.backward(np.ones(out.shape, dtype=dtype))
     conv.backward(np.ones(out.shape, dtype=np.float32))  # and the right one still works
 

@@ -66,7 +66,7 @@ def mathjax_bundle() -> tuple[Path, str]:
 def _check_mathjax_path(app: Sphinx, bundle: Path) -> None:
     """Refuse a ``mathjax_path`` that is a URL or names no file of the bundle."""
     path = app.config.mathjax_path or ""
-    if not path.startswith(PREFIX) or not (bundle / path[len(PREFIX):]).is_file():
+    if not path.startswith(PREFIX) or not (bundle / path[len(PREFIX) :]).is_file():
         entries = ", ".join(sorted(p.name for p in bundle.glob("tex-*.js")))
         raise ExtensionError(
             f"offline_mathjax: mathjax_path must name a file of the local MathJax copy, such as "

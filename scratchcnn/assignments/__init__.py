@@ -31,9 +31,9 @@ from __future__ import annotations
 import copy
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import nbformat
 
@@ -207,7 +207,9 @@ def check_output_folder(src: Path | str, out: Path | str) -> None:
     if not out_r.exists() and not out_r.is_symlink():
         return
     if not out_r.is_dir():
-        raise UnsafeOutput(f"the output {out} exists and is not a folder; remove it or give another path")
+        raise UnsafeOutput(
+            f"the output {out} exists and is not a folder; remove it or give another path"
+        )
     entries = sorted(p.name for p in out_r.iterdir())
     if not entries:
         return
@@ -262,11 +264,15 @@ def reader_rendering(student, page: str, book):
 def _read(path: Path):
     try:
         return nbformat.read(path, as_version=4)
-    except Exception as err:  # noqa: BLE001 - JSON, schema and I/O errors alike: name the file
-        raise ValueError(f"{path}: cannot read the notebook ({type(err).__name__}: {err})") from None
+    except Exception as err:
+        raise ValueError(
+            f"{path}: cannot read the notebook ({type(err).__name__}: {err})"
+        ) from None
 
 
-def build(src: Path | str, out: Path | str, titles: Mapping[str, str] | None = None) -> list[Assignment]:
+def build(
+    src: Path | str, out: Path | str, titles: Mapping[str, str] | None = None
+) -> list[Assignment]:
     """Write ``out/student/``, ``out/solutions/`` and ``out/otter/`` for the notebooks in ``src``.
 
     ``out`` must be new, empty or written by this tool before (see :func:`check_output_folder`;
@@ -279,7 +285,9 @@ def build(src: Path | str, out: Path | str, titles: Mapping[str, str] | None = N
     check_output_folder(src, out)
     notebooks = sorted(src.glob("*.ipynb"))
     if not notebooks:
-        raise ValueError(f"no notebooks (*.ipynb) in {src}: give the folder of the chapters, e.g. notebooks/")
+        raise ValueError(
+            f"no notebooks (*.ipynb) in {src}: give the folder of the chapters, e.g. notebooks/"
+        )
     titles = _titles(titles)
     book = _reader_book(src)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Write student copies (solutions stubbed, outputs cleared) and solution copies "
         "of the chapter notebooks.",
     )
-    parser.add_argument("src", nargs="?", default="notebooks", help="folder of the chapter notebooks")
+    parser.add_argument(
+        "src", nargs="?", default="notebooks", help="folder of the chapter notebooks"
+    )
     parser.add_argument("out", nargs="?", default="_build/assignments", help="output folder")
     args = parser.parse_args(argv)
     try:
@@ -27,9 +29,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     for item in made:
-        what = f"{len(item.exercises)} exercises ({', '.join(item.exercises)})" if item.exercises else "no exercises"
+        what = (
+            f"{len(item.exercises)} exercises ({', '.join(item.exercises)})"
+            if item.exercises
+            else "no exercises"
+        )
         print(f"{item.name}: {what}")
-    print(f"wrote {args.out}/student/ and {args.out}/solutions/ ({len(made)} notebooks each) and {args.out}/otter/")
+    print(
+        f"wrote {args.out}/student/ and {args.out}/solutions/ ({len(made)} notebooks each) and {args.out}/otter/"
+    )
     return 0
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 ANSWER_PROMPT = "*Your answer here.*"
 
@@ -69,7 +69,9 @@ def _strip_code_regions(lines: list[str], where: str) -> tuple[list[str], int]:
         elif begin is None:
             kept.append(line)
     if begin is not None:
-        raise ValueError(f"{where}, line {begin + 1}: {BEGIN!r} has no {END!r} after it in the cell")
+        raise ValueError(
+            f"{where}, line {begin + 1}: {BEGIN!r} has no {END!r} after it in the cell"
+        )
     return kept, found
 
 
@@ -127,17 +129,25 @@ def strip_markdown_solutions(cells: Sequence, stubbed: set[int] | None = None) -
                     kept.append(match["indent"] + ANSWER_PROMPT)
             elif kind == "solution-start":
                 if gate_opened is not None:
-                    raise ValueError(f"{where}, line {no + 1}: a {{solution-start}} inside the gated "
-                                     f"solution opened at {gate_opened}; close that one first")
+                    raise ValueError(
+                        f"{where}, line {no + 1}: a {{solution-start}} inside the gated "
+                        f"solution opened at {gate_opened}; close that one first"
+                    )
                 gate_opened = f"{where}, line {no + 1}"
             else:
                 if gate_opened is None:
-                    raise ValueError(f"{where}, line {no + 1}: {{solution-end}} without a "
-                                     "{solution-start} before it")
+                    raise ValueError(
+                        f"{where}, line {no + 1}: {{solution-end}} without a "
+                        "{solution-start} before it"
+                    )
                 gate_opened = None
             removed += 1
             no = close + 1
-        source = "\n".join(kept).strip("\n") if (removed != removed_before or inside_gate) else cell.source
+        source = (
+            "\n".join(kept).strip("\n")
+            if (removed != removed_before or inside_gate)
+            else cell.source
+        )
         _refuse_leftovers(source, where)
         if removed == removed_before and not inside_gate:  # nothing to remove: keep it verbatim
             out.append(cell)

@@ -22,7 +22,7 @@ nbgrader reads as the cell's partial credit. The student copies keep the self-st
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .regions import Region
 
@@ -53,7 +53,11 @@ def _unique(wanted: str, taken: set[str]) -> str:
 
 def mark_cells(cells: Sequence, regions: Sequence[Region]) -> None:
     """Write the ``nbgrader`` metadata of the solution and check cells of ``regions`` in place."""
-    taken = {cell.metadata["nbgrader"].get("grade_id", "") for cell in cells if "nbgrader" in cell.metadata}
+    taken = {
+        cell.metadata["nbgrader"].get("grade_id", "")
+        for cell in cells
+        if "nbgrader" in cell.metadata
+    }
     solution_cells = {region.cell for region in regions}
     for region in regions:
         cell = cells[region.cell]

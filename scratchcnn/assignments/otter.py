@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from .nbgrader import grade_id
 from .regions import Region, python_source
@@ -78,7 +78,10 @@ def answer_expression(source: str, exercise_id: str) -> str:
     for node in ast.walk(ast.parse(code)):
         if (
             isinstance(node, ast.Call)
-            and (getattr(node.func, "id", None) == "check" or getattr(node.func, "attr", None) == "check")
+            and (
+                getattr(node.func, "id", None) == "check"
+                or getattr(node.func, "attr", None) == "check"
+            )
             and len(node.args) == 2
             and isinstance(node.args[0], ast.Constant)
             and node.args[0].value == exercise_id
@@ -89,7 +92,9 @@ def answer_expression(source: str, exercise_id: str) -> str:
     )
 
 
-def otter_tests(cells: Sequence, regions: Sequence[Region], titles: Mapping[str, str]) -> dict[str, str]:
+def otter_tests(
+    cells: Sequence, regions: Sequence[Region], titles: Mapping[str, str]
+) -> dict[str, str]:
     """``{file name: source}`` of one otter test file per exercise checked in ``regions``."""
     files = {}
     for region in regions:

@@ -33,8 +33,8 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
@@ -95,7 +95,9 @@ def marker_spans(source: str, where: str) -> list[tuple[int, int]]:
                 "form both nbgrader and otter-grader read"
             )
     if begin is not None:
-        raise ValueError(f"{where}, line {begin + 1}: {BEGIN!r} has no {END!r} after it in the cell")
+        raise ValueError(
+            f"{where}, line {begin + 1}: {BEGIN!r} has no {END!r} after it in the cell"
+        )
     return spans
 
 
@@ -115,7 +117,9 @@ def python_source(source: str) -> tuple[str, int]:
     except ImportError:  # without IPython (a bare pip install): magics become `pass`, lines kept
         lines = source.split("\n")
         lines = [
-            line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip()[:1] in ("%", "!") else line
+            line[: len(line) - len(line.lstrip())] + "pass"
+            if line.lstrip()[:1] in ("%", "!")
+            else line
             for line in lines
         ]
         return "\n".join(lines), offset
@@ -128,7 +132,9 @@ def parse_cell(source: str, where: str) -> tuple[ast.Module, int]:
     try:
         return ast.parse(code), offset
     except SyntaxError as err:
-        raise ValueError(f"{where}: the cell is not valid Python ({err.msg}, line {err.lineno})") from None
+        raise ValueError(
+            f"{where}: the cell is not valid Python ({err.msg}, line {err.lineno})"
+        ) from None
 
 
 def _in_function(tree: ast.Module, line: int) -> bool:
@@ -170,7 +176,7 @@ def find_regions(cells: Sequence) -> list[Region]:
             found = find_exercise(cells, index, end)
             if found is None:
                 raise ValueError(
-                    f"{where}, line {begin + 1}: no check(\"N.M\", answer) call follows this solution "
+                    f'{where}, line {begin + 1}: no check("N.M", answer) call follows this solution '
                     "region; every solution needs its check cell after it (the check names the "
                     "exercise and grades the student's answer)"
                 )
@@ -252,12 +258,15 @@ def stub(region: Region, titles: Mapping[str, str]) -> list[str]:
         raise ValueError(
             f"code cell {region.cell}: the solution is checked by check({region.exercise_id!r}, ...), "
             f"but scratchcnn.check has no exercise {region.exercise_id!r}; register it in "
-            f"scratchcnn/check/chNN.py with @exercise({region.exercise_id!r}, \"short title\")"
+            f'scratchcnn/check/chNN.py with @exercise({region.exercise_id!r}, "short title")'
         )
     indent = region.indent
     if region.in_function:
         message = f"Exercise {region.exercise_id}: {titles[region.exercise_id]}"
-        return [indent + YOUR_CODE_HERE, indent + f"raise NotImplementedError({_python_string(message)})"]
+        return [
+            indent + YOUR_CODE_HERE,
+            indent + f"raise NotImplementedError({_python_string(message)})",
+        ]
     names = assigned_names(region.lines, f"code cell {region.cell}, line {region.begin + 1}")
     body = [f"{name} = ..." for name in names] or ["..."]
     return [indent + line for line in [YOUR_CODE_HERE, *body]]

@@ -52,14 +52,19 @@ def chapter_exercises(path: Path | str) -> ChapterExercises:
     path = Path(path)
     try:
         nb = nbformat.read(path, as_version=4)
-    except Exception as err:  # noqa: BLE001 - JSON, schema and I/O errors alike: name the file
-        raise ValueError(f"{path}: cannot read the notebook ({type(err).__name__}: {err})") from None
+    except Exception as err:
+        raise ValueError(
+            f"{path}: cannot read the notebook ({type(err).__name__}: {err})"
+        ) from None
     markdown = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
     heading = _HEADING.search(markdown)
     regions = find_regions(nb.cells)
     checked = tuple(dict.fromkeys(region.exercise_id for region in regions))
     lines = sum(
-        1 for region in regions for line in region.lines if line.strip() and not line.strip().startswith("#")
+        1
+        for region in regions
+        for line in region.lines
+        if line.strip() and not line.strip().startswith("#")
     )
     return ChapterExercises(
         notebook=path.name,

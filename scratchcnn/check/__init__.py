@@ -34,8 +34,8 @@ import os
 import pkgutil
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -78,7 +78,9 @@ class _Exercise:
     id: str
     title: str
     run: Callable[[object], str]
-    numpy_only: bool = False  # the exercise says "NumPy only": calls of scratchcnn or SciPy are reported
+    numpy_only: bool = (
+        False  # the exercise says "NumPy only": calls of scratchcnn or SciPy are reported
+    )
 
 
 _REGISTRY: dict[str, _Exercise] = {}
@@ -152,10 +154,12 @@ def check(exercise_id: str, answer) -> None:
         raise ExerciseFailed(f"Exercise {exercise_id} ({ex.title}) failed.\n{err}") from None
     print(f"Exercise {exercise_id} passed: {summary}")
     if run.flagged:
-        print(wrap(
-            f"Warning: the exercise asks for NumPy only, but your answer calls {', '.join(run.flagged)}. "
-            "A graded run gives no credit for it: write the computation yourself."
-        ))
+        print(
+            wrap(
+                f"Warning: the exercise asks for NumPy only, but your answer calls {', '.join(run.flagged)}. "
+                "A graded run gives no credit for it: write the computation yourself."
+            )
+        )
 
 
 def run_graded(exercise_id: str, answer, flagged: list | None = None) -> dict:
@@ -165,8 +169,15 @@ def run_graded(exercise_id: str, answer, flagged: list | None = None) -> dict:
     "not_attempted": bool, "error": str or None}``. Prints nothing.
     """
     ex = _lookup(exercise_id)
-    report = {"passed": 0, "total": 0, "failed": [], "hidden_failed": 0, "flagged": [],
-              "not_attempted": False, "error": None}
+    report = {
+        "passed": 0,
+        "total": 0,
+        "failed": [],
+        "hidden_failed": 0,
+        "flagged": [],
+        "not_attempted": False,
+        "error": None,
+    }
     if answer is Ellipsis:
         report["not_attempted"] = True
         return report
@@ -284,7 +295,7 @@ def invoke(answer: Callable, args: tuple, kwargs: dict, case: str):
         raise ExerciseNotAttempted() from None
     except ExerciseFailed:
         raise
-    except Exception as err:  # noqa: BLE001 - any error in reader code is reported, not raised
+    except Exception as err:
         text = str(err)
         hint = None
         if isinstance(err, ValueError) and "read-only" in text:
@@ -307,7 +318,8 @@ def call(answer: Callable, *args, case: str, writable: bool = False, **kwargs):
     run = _current_run()
     if run is not None:
         run.low_precision = tuple(
-            a.dtype for a in (*args, *kwargs.values())
+            a.dtype
+            for a in (*args, *kwargs.values())
             if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.dtype.itemsize < 8
         )
     if writable:
@@ -324,13 +336,20 @@ def _as_float_array(got, name: str, shape, case: str, hint: str | None = None) -
             np.array(got, dtype=object).astype(float)
         except ValueError as err:
             if "inhomogeneous" in str(err) or "sequence" in str(err):
-                fail(case, f"{name} is ragged: nested sequences of different lengths, not an array of "
-                           f"shape {shape}", "build the result as one NumPy array, e.g. np.zeros(shape) filled in")
+                fail(
+                    case,
+                    f"{name} is ragged: nested sequences of different lengths, not an array of "
+                    f"shape {shape}",
+                    "build the result as one NumPy array, e.g. np.zeros(shape) filled in",
+                )
         except TypeError:
             pass
     if np.iscomplexobj(got):
-        fail(case, f"{name} holds complex numbers; expected real numbers of shape {shape}",
-             "a complex result comes from np.fft or a square root of a negative number: compute in real numbers")
+        fail(
+            case,
+            f"{name} holds complex numbers; expected real numbers of shape {shape}",
+            "a complex result comes from np.fft or a square root of a negative number: compute in real numbers",
+        )
     try:
         arr = np.asarray(got, dtype=float)
     except (TypeError, ValueError):
@@ -339,7 +358,7 @@ def _as_float_array(got, name: str, shape, case: str, hint: str | None = None) -
 
 
 def expected_got(expected, got) -> str:
-    """"expected X, got Y" with enough digits to differ; in a graded run only "got Y, which is wrong"."""
+    """ "expected X, got Y" with enough digits to differ; in a graded run only "got Y, which is wrong"."""
     if _graded():
         return f"got {got}, which is not the right value"
     if isinstance(expected, (float, np.floating)) or isinstance(got, (float, np.floating)):
@@ -350,7 +369,11 @@ def expected_got(expected, got) -> str:
 
 def _fit(rtol: float, atol: float, *arrays) -> tuple[float, float]:
     """Tolerances widened to fit the least precise float dtype among ``arrays``."""
-    low = [a.dtype for a in arrays if isinstance(a, (np.ndarray, np.floating)) and a.dtype.kind == "f" and a.dtype.itemsize < 8]
+    low = [
+        a.dtype
+        for a in arrays
+        if isinstance(a, (np.ndarray, np.floating)) and a.dtype.kind == "f" and a.dtype.itemsize < 8
+    ]
     run = _current_run()
     if run is not None:
         low += list(run.low_precision)  # the inputs of the call being checked
@@ -416,7 +439,10 @@ def result_array(got, shape: tuple, case: str, name: str = "the result") -> np.n
     run = _current_run()
     dtype = getattr(got, "dtype", None)
     if run is not None and dtype is not None and dtype.kind == "f" and dtype.itemsize < 8:
-        run.low_precision = (*run.low_precision, dtype)  # a float32 result is compared at float32's precision
+        run.low_precision = (
+            *run.low_precision,
+            dtype,
+        )  # a float32 result is compared at float32's precision
     return _as_float_array(got, name, shape, case)
 
 

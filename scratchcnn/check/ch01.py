@@ -36,7 +36,6 @@ _close = partial(same, atol=1e-7)  # values in [0, 1] and standardised pixels
 # 1.1 prepare_images
 
 
-
 def _prepare_cases(rng: np.random.Generator):
     x = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
     x[0, 0, 0], x[0, 0, 1] = 0, 255
@@ -48,8 +47,15 @@ def _prepare_cases(rng: np.random.Generator):
     yield "a single 5x5 image (N = 1)", rng.integers(0, 256, (1, 5, 5), dtype=np.uint8)
     hidden = hidden_rng()
     for i in range(HIDDEN):
-        n, h, w = int(hidden.integers(1, 6)), int(hidden.integers(2, 12)), int(hidden.integers(2, 12))
-        yield f"hidden random case {i + 1}: {n} images of {h}x{w} pixels", hidden.integers(0, 256, (n, h, w), dtype=np.uint8)
+        n, h, w = (
+            int(hidden.integers(1, 6)),
+            int(hidden.integers(2, 12)),
+            int(hidden.integers(2, 12)),
+        )
+        yield (
+            f"hidden random case {i + 1}: {n} images of {h}x{w} pixels",
+            hidden.integers(0, 256, (n, h, w), dtype=np.uint8),
+        )
 
 
 def _prepare_shape_hint(shape: tuple, x_shape: tuple) -> str:
@@ -75,18 +81,34 @@ def _f64(x):
 
 PREPARE_MISTAKES = [
     Mistake("the pixels are not scaled: they still run from 0 to 255", _f64, "divide by 255"),
-    Mistake("the pixels are shifted to [-0.5, 0.5]", lambda x: _f64(x) / 255 - 0.5,
-            "that is the seed's x/255 - 0.5; this exercise asks for [0, 1]: x / 255"),
-    Mistake("every pixel is 0 or 1: that is integer division", lambda x: x[:, None] // 255,
-            "use true division, x / 255 (or x.astype(np.float32) / 255)"),
-    Mistake("the pixels are divided by 256", lambda x: _f64(x) / 256,
-            "the brightest uint8 value is 255: divide by 255 so that white is exactly 1"),
-    Mistake("the pixels are divided by this batch's brightest pixel", lambda x: _f64(x) / _f64(x).max(),
-            "divide by 255, the fixed maximum of uint8: a batch without pure white would otherwise be scaled "
-            "differently from the others", when=lambda x: x.max() > 0),
-    Mistake("the pixels are min-max scaled with this batch's extremes",
-            lambda x: (_f64(x) - x.min()) / (float(x.max()) - float(x.min())),
-            "divide by 255: the scale must not depend on which images are in the batch", when=lambda x: x.max() > x.min()),
+    Mistake(
+        "the pixels are shifted to [-0.5, 0.5]",
+        lambda x: _f64(x) / 255 - 0.5,
+        "that is the seed's x/255 - 0.5; this exercise asks for [0, 1]: x / 255",
+    ),
+    Mistake(
+        "every pixel is 0 or 1: that is integer division",
+        lambda x: x[:, None] // 255,
+        "use true division, x / 255 (or x.astype(np.float32) / 255)",
+    ),
+    Mistake(
+        "the pixels are divided by 256",
+        lambda x: _f64(x) / 256,
+        "the brightest uint8 value is 255: divide by 255 so that white is exactly 1",
+    ),
+    Mistake(
+        "the pixels are divided by this batch's brightest pixel",
+        lambda x: _f64(x) / _f64(x).max(),
+        "divide by 255, the fixed maximum of uint8: a batch without pure white would otherwise be scaled "
+        "differently from the others",
+        when=lambda x: x.max() > 0,
+    ),
+    Mistake(
+        "the pixels are min-max scaled with this batch's extremes",
+        lambda x: (_f64(x) - x.min()) / (float(x.max()) - float(x.min())),
+        "divide by 255: the scale must not depend on which images are in the batch",
+        when=lambda x: x.max() > x.min(),
+    ),
 ]
 
 
@@ -102,14 +124,24 @@ def _check_prepare(prepare_images) -> str:
             if got is None or got is Ellipsis:
                 expect_close(got, expected, case=case)
             if not isinstance(got, np.ndarray):
-                fail(case, f"expected a NumPy array, got {type(got).__name__}", "build the result with NumPy operations on X")
+                fail(
+                    case,
+                    f"expected a NumPy array, got {type(got).__name__}",
+                    "build the result with NumPy operations on X",
+                )
             if got.shape != expected.shape:
-                fail(case, f"the result should have shape {expected.shape}, got {got.shape}", _prepare_shape_hint(got.shape, x.shape))
+                fail(
+                    case,
+                    f"the result should have shape {expected.shape}, got {got.shape}",
+                    _prepare_shape_hint(got.shape, x.shape),
+                )
             if got.dtype.kind not in "fiub":
                 fail(case, f"expected float32 numbers, got dtype {got.dtype}")
             if not _close(got, expected):
                 diagnose(got, (x,), PREPARE_MISTAKES, case, _close)
-                expect_close(got, expected, case=case, hint="X / 255 with a channel axis: X[:, None] / 255")
+                expect_close(
+                    got, expected, case=case, hint="X / 255 with a channel axis: X[:, None] / 255"
+                )
             if got.dtype != np.float32:
                 fail(
                     case,
@@ -157,7 +189,11 @@ def _standardize_cases(rng: np.random.Generator):
     train = images(30, (4, 4))
     test = images(8, (4, 4), brighter=-0.2)
     yield "30 training and 8 darker test images of shape (4, 4)", train, test
-    yield "25 training images, a single test image", images(25, (1, 3, 3)), images(1, (1, 3, 3), brighter=0.1)
+    yield (
+        "25 training images, a single test image",
+        images(25, (1, 3, 3)),
+        images(1, (1, 3, 3), brighter=0.1),
+    )
     yield (
         "float32: 30 training and 6 test images of shape (1, 4, 5)",
         images(30, (1, 4, 5)).astype(np.float32),
@@ -172,15 +208,22 @@ def _standardize_cases(rng: np.random.Generator):
         test = np.clip(hidden.uniform(0, 1, (n_test, *shape)) + brighter, 0, 1)
         train[:, 0, 0, :] = 0.0  # a pixel row constant in training
         dtype = np.float32 if hidden.random() < 0.3 else np.float64
-        yield (f"hidden random case {i + 1}: {n_train} training and {n_test} test images of shape {shape}",
-               train.astype(dtype), test.astype(dtype))
+        yield (
+            f"hidden random case {i + 1}: {n_train} training and {n_test} test images of shape {shape}",
+            train.astype(dtype),
+            test.astype(dtype),
+        )
 
 
 def _standardize_result(got, X_train: np.ndarray, X_test: np.ndarray, case: str):
     if got is Ellipsis:
         expect_close(got, 0, case=case)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
-        fail(case, f"expected a pair (Z_train, Z_test), got {type(got).__name__}", "end with `return Z_train, Z_test`")
+        fail(
+            case,
+            f"expected a pair (Z_train, Z_test), got {type(got).__name__}",
+            "end with `return Z_train, Z_test`",
+        )
     out = []
     for name, z, x in (("Z_train", got[0], X_train), ("Z_test", got[1], X_test)):
         if z is None:
@@ -190,41 +233,64 @@ def _standardize_result(got, X_train: np.ndarray, X_test: np.ndarray, case: str)
         except (TypeError, ValueError):
             fail(case, f"{name} should be an array of shape {x.shape}, got {type(z).__name__}")
         if z.shape != x.shape:
-            fail(case, f"{name} should have shape {x.shape} (the shape of its input), got {z.shape}")
+            fail(
+                case, f"{name} should have shape {x.shape} (the shape of its input), got {z.shape}"
+            )
         out.append(z)
     low = [np.asarray(z).dtype for z in got if isinstance(z, np.ndarray)] + [X_train.dtype]
-    out.append(partial(same, **tolerance(*low)) if any(d.itemsize < 8 for d in low if d.kind == "f") else _close)
+    out.append(
+        partial(same, **tolerance(*low))
+        if any(d.itemsize < 8 for d in low if d.kind == "f")
+        else _close
+    )
     return out
 
 
 def _leak(problem: str, make) -> Mistake:
     """A Z_test made with statistics that saw the test set."""
-    return Mistake(f"{problem}: that fits the preprocessing on the test set (a leak)", make, LEAK_HINT)
+    return Mistake(
+        f"{problem}: that fits the preprocessing on the test set (a leak)", make, LEAK_HINT
+    )
 
 
 LEAK_MISTAKES = [  # compared with Z_test
-    _leak("Z_test was standardised with the test set's own mean and standard deviation",
-          lambda X_train, X_test: _apply(X_test, _stats(X_test))),
-    _leak("Z_test was divided by the test set's own standard deviation",
-          lambda X_train, X_test: _apply(X_test, (_stats(X_train)[0], _stats(X_test)[1]))),
-    _leak("Z_test was centred with the test set's own mean",
-          lambda X_train, X_test: _apply(X_test, (_stats(X_test)[0], _stats(X_train)[1]))),
-    _leak("the mean and standard deviation were computed on the training and test images together",
-          lambda X_train, X_test: _apply(X_test, _stats(np.concatenate([X_train, X_test])))),
+    _leak(
+        "Z_test was standardised with the test set's own mean and standard deviation",
+        lambda X_train, X_test: _apply(X_test, _stats(X_test)),
+    ),
+    _leak(
+        "Z_test was divided by the test set's own standard deviation",
+        lambda X_train, X_test: _apply(X_test, (_stats(X_train)[0], _stats(X_test)[1])),
+    ),
+    _leak(
+        "Z_test was centred with the test set's own mean",
+        lambda X_train, X_test: _apply(X_test, (_stats(X_test)[0], _stats(X_train)[1])),
+    ),
+    _leak(
+        "the mean and standard deviation were computed on the training and test images together",
+        lambda X_train, X_test: _apply(X_test, _stats(np.concatenate([X_train, X_test]))),
+    ),
 ]
 
 
 def _per_image(X_train: np.ndarray, X_test: np.ndarray) -> np.ndarray:
     axes = tuple(range(1, X_train.ndim))
-    return (X_train - X_train.mean(axis=axes, keepdims=True)) / X_train.std(axis=axes, keepdims=True)
+    return (X_train - X_train.mean(axis=axes, keepdims=True)) / X_train.std(
+        axis=axes, keepdims=True
+    )
 
 
 TRAIN_STATS_MISTAKES = [  # compared with Z_train
-    Mistake("Z_train was standardised with one mean and one standard deviation for all pixels",
-            lambda X_train, X_test: (X_train - X_train.mean()) / X_train.std(),
-            "per-pixel statistics: X_train.mean(axis=0) and X_train.std(axis=0), one per pixel position"),
-    Mistake("each image was standardised with its own mean and standard deviation", _per_image,
-            "per pixel means over the images: axis=0 (one mean per pixel position), not over each image's pixels"),
+    Mistake(
+        "Z_train was standardised with one mean and one standard deviation for all pixels",
+        lambda X_train, X_test: (X_train - X_train.mean()) / X_train.std(),
+        "per-pixel statistics: X_train.mean(axis=0) and X_train.std(axis=0), one per pixel position",
+    ),
+    Mistake(
+        "each image was standardised with its own mean and standard deviation",
+        _per_image,
+        "per pixel means over the images: axis=0 (one mean per pixel position), not over each image's pixels",
+    ),
 ]
 
 
@@ -234,9 +300,14 @@ def _check_standardize(standardize) -> str:
     n_cases = 0
     for case, X_train, X_test in _standardize_cases(rng):
         with scored(case):
-            z_train, z_test, _close = _standardize_result(call(standardize, X_train, X_test, case=case), X_train, X_test, case)
+            z_train, z_test, _close = _standardize_result(
+                call(standardize, X_train, X_test, case=case), X_train, X_test, case
+            )
             dead = X_train.std(axis=0) == 0  # pixels constant in training
-            if not (np.all(np.isfinite(z_train)) and np.all(np.isfinite(z_test))) or np.abs(z_test).max() > 1e6:
+            if (
+                not (np.all(np.isfinite(z_train)) and np.all(np.isfinite(z_test)))
+                or np.abs(z_test).max() > 1e6
+            ):
                 fail(
                     case,
                     "the result holds NaN, infinity or huge values: a pixel whose training standard "
@@ -247,7 +318,9 @@ def _check_standardize(standardize) -> str:
                 )
             # The package's Standardizer (np.std's ddof=0) is the reference; ddof=1 is fine too.
             ref = Standardizer().fit(X_train)
-            if (_close(z_train, ref.transform(X_train)) and _close(z_test, ref.transform(X_test))) or (
+            if (
+                _close(z_train, ref.transform(X_train)) and _close(z_test, ref.transform(X_test))
+            ) or (
                 _close(z_train, _apply(X_train, _stats(X_train, ddof=1)))
                 and _close(z_test, _apply(X_test, _stats(X_train, ddof=1)))
             ):
@@ -275,7 +348,9 @@ def _check_standardize(standardize) -> str:
     # Right values on every case; make sure no test image influences anything but itself.
     case, X_train, X_test = next(_standardize_cases(np.random.default_rng(102)))
     with scored("no test image influences the fit"):
-        z_train, z_test, _ = _standardize_result(call(standardize, X_train, X_test, case=case), X_train, X_test, case)
+        z_train, z_test, _ = _standardize_result(
+            call(standardize, X_train, X_test, case=case), X_train, X_test, case
+        )
         _probe_independence(standardize, X_train, X_test, z_train, z_test, case, LEAK_HINT)
     return f"{n_cases} cases, including pixels that are constant in training; no test image influences the fit"
 
@@ -287,7 +362,9 @@ def _probe_independence(standardize, X_train, X_test, z_train, z_test, case, hin
     other = X_test.copy()
     other[1:] = np.clip(other[1:][::-1] * 0.5 + 0.4, 0, 1)
     probe = f"{case}, then the same with test images 1, 2, ... replaced"
-    z_train2, z_test2, close = _standardize_result(call(standardize, X_train, other, case=probe), X_train, other, probe)
+    z_train2, z_test2, close = _standardize_result(
+        call(standardize, X_train, other, case=probe), X_train, other, probe
+    )
     if not (close(z_train, z_train2) and close(z_test[0], z_test2[0])):
         fail(
             probe,
@@ -302,18 +379,34 @@ def _probe_independence(standardize, X_train, X_test, z_train, z_test, case, hin
 
 
 def _split_cases(rng: np.random.Generator):
-    yield "200 labels sorted by class (20 of each of 10 digits), val_fraction 0.2", np.repeat(np.arange(10), 20), 0.2
+    yield (
+        "200 labels sorted by class (20 of each of 10 digits), val_fraction 0.2",
+        np.repeat(np.arange(10), 20),
+        0.2,
+    )
     sizes = [5, 50, 12, 30]
     y = np.repeat(np.arange(4), sizes)
-    yield "97 shuffled labels of 4 unbalanced classes (5, 50, 12, 30), val_fraction 0.25", rng.permutation(y), 0.25
-    yield "60 shuffled labels 0, 3 and 7 (20 each), val_fraction 0.5", rng.permutation(np.repeat([0, 3, 7], 20)), 0.5
+    yield (
+        "97 shuffled labels of 4 unbalanced classes (5, 50, 12, 30), val_fraction 0.25",
+        rng.permutation(y),
+        0.25,
+    )
+    yield (
+        "60 shuffled labels 0, 3 and 7 (20 each), val_fraction 0.5",
+        rng.permutation(np.repeat([0, 3, 7], 20)),
+        0.5,
+    )
     hidden = hidden_rng()
     for i in range(HIDDEN):
         k = int(hidden.integers(2, 6))
         sizes = hidden.integers(4, 30, k)
         y = hidden.permutation(np.repeat(hidden.choice(10, k, replace=False), sizes))
         fraction = float(hidden.choice([0.1, 0.2, 0.25, 0.3, 0.5]))
-        yield f"hidden random case {i + 1}: {len(y)} labels of {k} classes, val_fraction {fraction}", y, fraction
+        yield (
+            f"hidden random case {i + 1}: {len(y)} labels of {k} classes, val_fraction {fraction}",
+            y,
+            fraction,
+        )
 
 
 def _indices(value, name: str, n: int, case: str) -> np.ndarray:
@@ -323,7 +416,10 @@ def _indices(value, name: str, n: int, case: str) -> np.ndarray:
     if arr.dtype == bool:
         fail(case, f"{name} is a boolean mask", "return integer indices, e.g. np.flatnonzero(mask)")
     if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-        fail(case, f"{name} should be a 1-D array of integer indices, got dtype {arr.dtype} and shape {arr.shape}")
+        fail(
+            case,
+            f"{name} should be a 1-D array of integer indices, got dtype {arr.dtype} and shape {arr.shape}",
+        )
     if arr.size and (arr.min() < 0 or arr.max() >= n):
         fail(case, f"{name} holds indices outside 0..{n - 1}", "return positions in y, not labels")
     return arr.astype(np.int64)
@@ -334,7 +430,11 @@ def _split(stratified_split, y, fraction, seed: int, case: str) -> tuple[np.ndar
     if got is Ellipsis:
         expect_close(got, 0, case=case)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
-        fail(case, f"expected a pair (train_idx, val_idx), got {type(got).__name__}", "end with `return train_idx, val_idx`")
+        fail(
+            case,
+            f"expected a pair (train_idx, val_idx), got {type(got).__name__}",
+            "end with `return train_idx, val_idx`",
+        )
     return _indices(got[0], "train_idx", len(y), case), _indices(got[1], "val_idx", len(y), case)
 
 
@@ -348,8 +448,10 @@ def _check_split(stratified_split) -> str:
             # No Mistake table: a split is random, drawn by the answer's own use of rng, so no wrong answer
             # made from the inputs can match it; the diagnoses test properties of the split instead.
             everything = np.concatenate([train, val])
-            if everything.size == len(y) and np.array_equal(np.sort(everything), np.sort(y)) and not np.array_equal(
-                np.sort(everything), np.arange(len(y))
+            if (
+                everything.size == len(y)
+                and np.array_equal(np.sort(everything), np.sort(y))
+                and not np.array_equal(np.sort(everything), np.arange(len(y)))
             ):
                 fail(
                     case,
@@ -384,7 +486,9 @@ def _check_split(stratified_split) -> str:
                         "split each class on its own: for every class c, shuffle np.flatnonzero(y == c) "
                         "with rng and send the first round(val_fraction * n_c) to validation",
                     )
-            again = _split(stratified_split, y, fraction, 0, f"{case}, called again with the same seed")
+            again = _split(
+                stratified_split, y, fraction, 0, f"{case}, called again with the same seed"
+            )
             if not (np.array_equal(np.sort(val), np.sort(again[1]))):
                 fail(
                     f"{case}, called twice with np.random.default_rng(0)",
@@ -392,7 +496,10 @@ def _check_split(stratified_split) -> str:
                     "draw every random number from the rng argument (rng.permutation, rng.choice), "
                     "never from np.random.* or a generator you create inside the function",
                 )
-            others = [_split(stratified_split, y, fraction, seed, f"{case}, seed {seed}")[1] for seed in (1, 2, 3)]
+            others = [
+                _split(stratified_split, y, fraction, seed, f"{case}, seed {seed}")[1]
+                for seed in (1, 2, 3)
+            ]
             if all(np.array_equal(np.sort(val), np.sort(o)) for o in others):
                 fail(
                     f"{case}, with seeds 0, 1, 2 and 3",

@@ -35,13 +35,13 @@ from . import (
     scored,
 )
 
-SIZE_FORMULA = "O = (W - K) // S + 1 along each axis (W input size, K window size, S stride): round down"
+SIZE_FORMULA = (
+    "O = (W - K) // S + 1 along each axis (W input size, K window size, S stride): round down"
+)
 MAX_DEFINITION = (
     "out[n, c, i, j] = max of x[n, c, i*S : i*S + K, j*S : j*S + K]: the window starts at row i*S "
     "and column j*S and is K wide"
 )
-
-
 
 
 def _out(size: int, k: int, s: int) -> int:
@@ -66,7 +66,10 @@ def _maxpool_shape_hint(got: tuple, x_shape: tuple, k: int, s: int) -> str:
         return f"pooling works on every image and every channel separately: the output is (N, C, H_out, W_out) = {right}"
     size = got[2:]
     wrong = {
-        "the stride seems to be ignored (windows taken at every position, stride 1)": (_out(h, k, 1), _out(w, k, 1)),
+        "the stride seems to be ignored (windows taken at every position, stride 1)": (
+            _out(h, k, 1),
+            _out(w, k, 1),
+        ),
         "the stride seems to be taken equal to the window size K": (_out(h, k, k), _out(w, k, k)),
         "the size seems rounded up instead of down (a partial window at the edge was kept)": (
             -(-(h - k) // s) + 1,
@@ -85,22 +88,50 @@ def _maxpool_cases(rng: np.random.Generator):
     hand = np.array([[1, 3, 2, 0], [4, 2, 1, 5], [0, 1, 3, 2], [6, 2, 0, 4]], dtype=float)
     yield "the 4x4 example of the chapter, K = 2, S = 2", hand.reshape(1, 1, 4, 4), 2, 2
     yield "N=2, C=3, random 6x6 images, K = 2, S = 2", rng.standard_normal((2, 3, 6, 6)), 2, 2
-    yield "N=2, C=2, random 7x7 images, overlapping K = 3, S = 2", rng.standard_normal((2, 2, 7, 7)), 3, 2
-    yield "N=1, C=2, random 7x5 images (not square, a leftover row), K = 2, S = 2", rng.standard_normal((1, 2, 7, 5)), 2, 2
+    yield (
+        "N=2, C=2, random 7x7 images, overlapping K = 3, S = 2",
+        rng.standard_normal((2, 2, 7, 7)),
+        3,
+        2,
+    )
+    yield (
+        "N=1, C=2, random 7x5 images (not square, a leftover row), K = 2, S = 2",
+        rng.standard_normal((1, 2, 7, 5)),
+        2,
+        2,
+    )
     yield "N=1, C=1, random 5x5 image, K = 2, S = 1", rng.standard_normal((1, 1, 5, 5)), 2, 1
-    yield "N=2, C=1, all values negative, 4x6 images, K = 2, S = 2", -rng.uniform(1, 2, (2, 1, 4, 6)), 2, 2
+    yield (
+        "N=2, C=1, all values negative, 4x6 images, K = 2, S = 2",
+        -rng.uniform(1, 2, (2, 1, 4, 6)),
+        2,
+        2,
+    )
     yield "N=1, C=1, random 9x9 image, K = 3, S = 3", rng.standard_normal((1, 1, 9, 9)), 3, 3
     # Windows with gaps between them (K < S): windows placed every K pixels go wrong only here.
-    yield "N=2, C=1, random 8x9 images, gaps between windows, K = 2, S = 3", rng.standard_normal((2, 1, 8, 9)), 2, 3
+    yield (
+        "N=2, C=1, random 8x9 images, gaps between windows, K = 2, S = 3",
+        rng.standard_normal((2, 1, 8, 9)),
+        2,
+        3,
+    )
     hidden = hidden_rng()
     for i in range(HIDDEN):
         n, c = int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
-        k, st = int(hidden.integers(2, 5)), int(hidden.integers(1, 4))  # k = 1 would let x itself pass
+        k, st = (
+            int(hidden.integers(2, 5)),
+            int(hidden.integers(1, 4)),
+        )  # k = 1 would let x itself pass
         h, w = int(hidden.integers(k, 10)), int(hidden.integers(k, 10))
         x = hidden.standard_normal((n, c, h, w)) - (2.0 if hidden.random() < 0.2 else 0.0)
         if hidden.random() < 0.3:
             x = x.astype(np.float32)
-        yield f"hidden random case {i + 1}: N={n}, C={c}, {x.dtype} {h}x{w} images, K = {k}, S = {st}", x, k, st
+        yield (
+            f"hidden random case {i + 1}: N={n}, C={c}, {x.dtype} {h}x{w} images, K = {k}, S = {st}",
+            x,
+            k,
+            st,
+        )
 
 
 def _cut(pooled: np.ndarray, x: np.ndarray, k: int, s: int) -> np.ndarray:
@@ -109,19 +140,39 @@ def _cut(pooled: np.ndarray, x: np.ndarray, k: int, s: int) -> np.ndarray:
 
 
 MAXPOOL_MISTAKES = [
-    Mistake("the values are the mean of each window, not its maximum: that is average pooling",
-            lambda x, k, s: _pool_naive(x, k, s, np.mean), f"take window.max() instead of window.mean(); {MAX_DEFINITION}"),
-    Mistake("every negative maximum came out as 0: the running maximum seems to start at 0",
-            lambda x, k, s: np.maximum(maxpool_forward_naive(x, k, s), 0),
-            "start from the window's first value (or -inf), or simply use window.max(): a pooling layer's input "
-            "can be negative, e.g. a feature map with no ReLU before the pooling"),
-    Mistake(lambda x, k, s: f"the output has the right size but its windows ignore the stride {s}: window (i, j) starts at (i, j)",
-            lambda x, k, s: _cut(_pool_naive(x, k, 1, np.max), x, k, s), MAX_DEFINITION, when=lambda x, k, s: s != 1),
-    Mistake(lambda x, k, s: f"the windows seem to be {s} wide (the stride) instead of K = {k}",
-            lambda x, k, s: _cut(_pool_naive(x, s, s, np.max), x, k, s),
-            f"the window size and the stride are different numbers here; {MAX_DEFINITION}", when=lambda x, k, s: s != k),
-    Mistake(lambda x, k, s: f"the windows seem to start every K = {k} positions instead of every S = {s}",
-            lambda x, k, s: _cut(_pool_naive(x, k, k, np.max), x, k, s), MAX_DEFINITION, when=lambda x, k, s: s != k),
+    Mistake(
+        "the values are the mean of each window, not its maximum: that is average pooling",
+        lambda x, k, s: _pool_naive(x, k, s, np.mean),
+        f"take window.max() instead of window.mean(); {MAX_DEFINITION}",
+    ),
+    Mistake(
+        "every negative maximum came out as 0: the running maximum seems to start at 0",
+        lambda x, k, s: np.maximum(maxpool_forward_naive(x, k, s), 0),
+        "start from the window's first value (or -inf), or simply use window.max(): a pooling layer's input "
+        "can be negative, e.g. a feature map with no ReLU before the pooling",
+    ),
+    Mistake(
+        lambda x, k, s: (
+            f"the output has the right size but its windows ignore the stride {s}: window (i, j) starts at (i, j)"
+        ),
+        lambda x, k, s: _cut(_pool_naive(x, k, 1, np.max), x, k, s),
+        MAX_DEFINITION,
+        when=lambda x, k, s: s != 1,
+    ),
+    Mistake(
+        lambda x, k, s: f"the windows seem to be {s} wide (the stride) instead of K = {k}",
+        lambda x, k, s: _cut(_pool_naive(x, s, s, np.max), x, k, s),
+        f"the window size and the stride are different numbers here; {MAX_DEFINITION}",
+        when=lambda x, k, s: s != k,
+    ),
+    Mistake(
+        lambda x, k, s: (
+            f"the windows seem to start every K = {k} positions instead of every S = {s}"
+        ),
+        lambda x, k, s: _cut(_pool_naive(x, k, k, np.max), x, k, s),
+        MAX_DEFINITION,
+        when=lambda x, k, s: s != k,
+    ),
 ]
 
 
@@ -170,7 +221,10 @@ def _size_hint(got, size: int, k: int, s: int) -> str:
     candidates = {
         "the result was rounded up: a window that would stick out past the edge does not count, "
         "so round down with //": math.ceil((size - k) / s) + 1,
-        "the '+ 1' is missing: the first window sits at position 0 before any step is taken": (size - k) // s,
+        "the '+ 1' is missing: the first window sits at position 0 before any step is taken": (
+            size - k
+        )
+        // s,
         "that is size // k, which is right only when the stride equals the window size; with overlapping "
         "windows the answer depends on the stride": size // k,
         "that is size // stride, which forgets that the last window must fit entirely": size // s,
@@ -208,7 +262,11 @@ def _check_pool_output_size(pool_output_size) -> str:
             if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
                 fail(case, f"expected an int, got {type(got).__name__} {got!r:.60}")
             if got != expected:
-                fail(case, f"expected {expected} windows, got {got}", _size_hint(int(got), size, k, s))
+                fail(
+                    case,
+                    f"expected {expected} windows, got {got}",
+                    _size_hint(int(got), size, k, s),
+                )
     case = "size = 2, k = 3, stride = 1 (the window is larger than the input)"
     with scored(case):
         _window_too_large(pool_output_size, case)
@@ -222,7 +280,7 @@ def _window_too_large(pool_output_size, case: str) -> None:
         pass
     except NotImplementedError:
         raise ExerciseNotAttempted() from None
-    except Exception as err:  # noqa: BLE001 - any other error is the reader's to see
+    except Exception as err:
         fail(case, f"expected a ValueError, got {type(err).__name__}: {err}")
     else:
         fail(
@@ -242,14 +300,30 @@ def _avgpool_cases(rng: np.random.Generator):
     yield "x = 0..15 as one 4x4 image, k = 2", hand, 2
     yield "N=2, C=3, random 6x6 images, k = 2", rng.standard_normal((2, 3, 6, 6)), 2
     yield "N=1, C=2, random 6x9 images (not square), k = 3", rng.standard_normal((1, 2, 6, 9)), 3
-    yield "N=3, C=3, random 4x4 images, k = 2 (as many images as channels)", rng.standard_normal((3, 3, 4, 4)), 2
-    yield "N=2, C=1, random 7x7 images (a leftover row and column), k = 2", rng.standard_normal((2, 1, 7, 7)), 2
+    yield (
+        "N=3, C=3, random 4x4 images, k = 2 (as many images as channels)",
+        rng.standard_normal((3, 3, 4, 4)),
+        2,
+    )
+    yield (
+        "N=2, C=1, random 7x7 images (a leftover row and column), k = 2",
+        rng.standard_normal((2, 1, 7, 7)),
+        2,
+    )
     yield "N=1, C=1, random 5x8 image (leftovers), k = 3", rng.standard_normal((1, 1, 5, 8)), 3
     hidden = hidden_rng()
     for i in range(HIDDEN):
-        n, c, k = int(hidden.integers(1, 4)), int(hidden.integers(1, 4)), int(hidden.integers(2, 5))  # k > 1
+        n, c, k = (
+            int(hidden.integers(1, 4)),
+            int(hidden.integers(1, 4)),
+            int(hidden.integers(2, 5)),
+        )  # k > 1
         h, w = int(hidden.integers(k, 11)), int(hidden.integers(k, 11))
-        yield f"hidden random case {i + 1}: N={n}, C={c}, {h}x{w} images, k = {k}", hidden.standard_normal((n, c, h, w)), k
+        yield (
+            f"hidden random case {i + 1}: N={n}, C={c}, {h}x{w} images, k = {k}",
+            hidden.standard_normal((n, c, h, w)),
+            k,
+        )
 
 
 def _wrong_reshape(x: np.ndarray, k: int) -> np.ndarray:
@@ -260,12 +334,18 @@ def _wrong_reshape(x: np.ndarray, k: int) -> np.ndarray:
 
 
 AVGPOOL_MISTAKES = [
-    Mistake("the values are each window's maximum: that is max pooling", lambda x, k: _pool_naive(x, k, k, np.max),
-            "take the mean over the window axes"),
-    Mistake("the windows are not k x k squares: reshape(N, C, H // k, W // k, k, k) cuts each image row into "
-            "pieces of k consecutive pixels instead", _wrong_reshape,
-            "in memory, a row's pixels are contiguous: reshape to (N, C, H // k, k, W // k, k) (row block, row in "
-            "block, column block, column in block) and average axes (3, 5)"),
+    Mistake(
+        "the values are each window's maximum: that is max pooling",
+        lambda x, k: _pool_naive(x, k, k, np.max),
+        "take the mean over the window axes",
+    ),
+    Mistake(
+        "the windows are not k x k squares: reshape(N, C, H // k, W // k, k, k) cuts each image row into "
+        "pieces of k consecutive pixels instead",
+        _wrong_reshape,
+        "in memory, a row's pixels are contiguous: reshape to (N, C, H // k, k, W // k, k) (row block, row in "
+        "block, column block, column in block) and average axes (3, 5)",
+    ),
 ]
 
 
@@ -287,7 +367,7 @@ def _check_avgpool(avgpool_forward) -> str:
                         err,
                         f"{x.shape[2]} rows do not split into whole windows of {k}: drop "
                         f"the leftover rows and columns first, x[:, :, :H_out*k, :W_out*k], as max "
-                        "pooling does, then reshape"
+                        "pooling does, then reshape",
                     )
                 raise
             got = result_array(raw, expected.shape, case)

@@ -38,8 +38,6 @@ from . import (
 _close = partial(same, atol=1e-9)  # this chapter's gradients are O(1e-2): a tighter atol
 
 
-
-
 # ---------------------------------------------------------------------------------------------
 # 5.1 softmax + cross-entropy backward
 
@@ -51,26 +49,49 @@ MEAN_GRADIENT = (
 
 def _softmax_ce_cases(rng: np.random.Generator):
     # The first case has N > 1, so that a forgotten or doubled 1/N factor shows at once.
-    yield "N = 4 images, K = 10 classes, random logits", rng.standard_normal((4, 10)) * 2, rng.integers(0, 10, 4)
-    yield "N = 6, K = 3, two images of each class", rng.standard_normal((6, 3)), np.array([0, 1, 2, 2, 1, 0])
+    yield (
+        "N = 4 images, K = 10 classes, random logits",
+        rng.standard_normal((4, 10)) * 2,
+        rng.integers(0, 10, 4),
+    )
+    yield (
+        "N = 6, K = 3, two images of each class",
+        rng.standard_normal((6, 3)),
+        np.array([0, 1, 2, 2, 1, 0]),
+    )
     yield "a batch of one (N = 1)", rng.standard_normal((1, 10)), np.array([7])
     yield (
         "N = 3, K = 4, logits near 1000 (exp overflows unless the maximum is subtracted)",
         1000 + rng.standard_normal((3, 4)) * 5,
         np.array([3, 0, 1]),
     )
-    yield "N = 5, K = 2, all logits equal (p = 1/2 everywhere)", np.zeros((5, 2)), np.array([0, 1, 1, 0, 1])
+    yield (
+        "N = 5, K = 2, all logits equal (p = 1/2 everywhere)",
+        np.zeros((5, 2)),
+        np.array([0, 1, 1, 0, 1]),
+    )
     for dtype in (np.float64, np.float32):
         name = np.dtype(dtype).name
-        yield f"{name} logits [[1000, -1000]], label [1]", np.array([[1000.0, -1000.0]], dtype=dtype), np.array([1])
-        yield (f"{name} rows far apart [[1000, 0], [0, -1000]], labels [1, 0]: each row needs its own maximum",
-               np.array([[1000.0, 0.0], [0.0, -1000.0]], dtype=dtype), np.array([1, 0]))
+        yield (
+            f"{name} logits [[1000, -1000]], label [1]",
+            np.array([[1000.0, -1000.0]], dtype=dtype),
+            np.array([1]),
+        )
+        yield (
+            f"{name} rows far apart [[1000, 0], [0, -1000]], labels [1, 0]: each row needs its own maximum",
+            np.array([[1000.0, 0.0], [0.0, -1000.0]], dtype=dtype),
+            np.array([1, 0]),
+        )
     hidden = hidden_rng()
     for i in range(HIDDEN):
         n, k = int(hidden.integers(1, 8)), int(hidden.integers(2, 11))
         z = hidden.standard_normal((n, k)) * 2 + hidden.choice([0.0, 0.0, 700.0, -900.0], (n, 1))
         dtype = np.float32 if hidden.random() < 0.3 else np.float64
-        yield f"hidden random case {i + 1}: {dtype.__name__} logits ({n}, {k}), rows far apart", z.astype(dtype), hidden.integers(0, k, n)
+        yield (
+            f"hidden random case {i + 1}: {dtype.__name__} logits ({n}, {k}), rows far apart",
+            z.astype(dtype),
+            hidden.integers(0, k, n),
+        )
 
 
 def _p(logits: np.ndarray) -> np.ndarray:
@@ -93,37 +114,70 @@ def _every_label(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 _batch = lambda logits, labels: logits.shape[0] > 1  # noqa: E731
-_ONEHOT_MISSING = (
-    "subtract 1 at each row's true class: (p - onehot(labels)) / N, e.g. g = p.copy(); g[np.arange(N), labels] -= 1"
-)
+_ONEHOT_MISSING = "subtract 1 at each row's true class: (p - onehot(labels)) / N, e.g. g = p.copy(); g[np.arange(N), labels] -= 1"
 SOFTMAX_CE_MISTAKES = [
-    Mistake("1 was subtracted at every label of the batch in every row: p[:, labels] -= 1 picks whole columns",
-            _every_label, "subtract 1 only at each row's own label: g[np.arange(N), labels] -= 1 (one entry per row)",
-            when=lambda logits, labels: len(set(labels.tolist())) > 1),
-    Mistake(lambda logits, labels: f"the gradient is N = {logits.shape[0]} times too large: the 1/N factor of the "
-            "mean is missing", lambda logits, labels: _right_ce(logits, labels) * logits.shape[0],
-            "divide (p - onehot) by N, the batch size: the loss is the mean over the batch, so each image's "
-            "gradient carries a factor 1/N", when=_batch),
-    Mistake(lambda logits, labels: f"the gradient is N = {logits.shape[0]} times too small: the 1/N factor was "
-            "applied twice", lambda logits, labels: _right_ce(logits, labels) / logits.shape[0],
-            "divide by N once: (p - onehot) / N, not (p - onehot) / N**2", when=_batch),
-    Mistake(lambda logits, labels: f"the gradient is divided by K = {logits.shape[1]} (the number of classes) "
-            f"instead of N = {logits.shape[0]}: the 1/N factor uses the wrong size",
-            lambda logits, labels: _right_ce(logits, labels) * logits.shape[0] / logits.shape[1],
-            "the mean is over the N images of the batch, logits.shape[0]",
-            when=lambda logits, labels: logits.shape[1] != logits.shape[0]),
-    Mistake("the result equals p / N: the one-hot subtraction is missing",
-            lambda logits, labels: _p(logits) * (1 / logits.shape[0]), _ONEHOT_MISSING),
-    Mistake("the result equals p: the one-hot subtraction is missing", lambda logits, labels: _p(logits),
-            _ONEHOT_MISSING),
-    Mistake("the gradient has the wrong sign", lambda logits, labels: -_right_ce(logits, labels),
-            "it is p - onehot, not onehot - p: " + MEAN_GRADIENT),
-    Mistake("the softmax probabilities are missing: only -onehot / N is left",
-            lambda logits, labels: -_onehot(logits, labels) / logits.shape[0], MEAN_GRADIENT),
-    Mistake("the softmax was taken over the batch axis (axis 0)",
-            lambda logits, labels: (softmax(logits.astype(np.float64), axis=0) - _onehot(logits, labels))
-            / logits.shape[0],
-            "normalise each image's logits over its K classes: softmax along axis 1 (keepdims=True)", when=_batch),
+    Mistake(
+        "1 was subtracted at every label of the batch in every row: p[:, labels] -= 1 picks whole columns",
+        _every_label,
+        "subtract 1 only at each row's own label: g[np.arange(N), labels] -= 1 (one entry per row)",
+        when=lambda logits, labels: len(set(labels.tolist())) > 1,
+    ),
+    Mistake(
+        lambda logits, labels: (
+            f"the gradient is N = {logits.shape[0]} times too large: the 1/N factor of the "
+            "mean is missing"
+        ),
+        lambda logits, labels: _right_ce(logits, labels) * logits.shape[0],
+        "divide (p - onehot) by N, the batch size: the loss is the mean over the batch, so each image's "
+        "gradient carries a factor 1/N",
+        when=_batch,
+    ),
+    Mistake(
+        lambda logits, labels: (
+            f"the gradient is N = {logits.shape[0]} times too small: the 1/N factor was "
+            "applied twice"
+        ),
+        lambda logits, labels: _right_ce(logits, labels) / logits.shape[0],
+        "divide by N once: (p - onehot) / N, not (p - onehot) / N**2",
+        when=_batch,
+    ),
+    Mistake(
+        lambda logits, labels: (
+            f"the gradient is divided by K = {logits.shape[1]} (the number of classes) "
+            f"instead of N = {logits.shape[0]}: the 1/N factor uses the wrong size"
+        ),
+        lambda logits, labels: _right_ce(logits, labels) * logits.shape[0] / logits.shape[1],
+        "the mean is over the N images of the batch, logits.shape[0]",
+        when=lambda logits, labels: logits.shape[1] != logits.shape[0],
+    ),
+    Mistake(
+        "the result equals p / N: the one-hot subtraction is missing",
+        lambda logits, labels: _p(logits) * (1 / logits.shape[0]),
+        _ONEHOT_MISSING,
+    ),
+    Mistake(
+        "the result equals p: the one-hot subtraction is missing",
+        lambda logits, labels: _p(logits),
+        _ONEHOT_MISSING,
+    ),
+    Mistake(
+        "the gradient has the wrong sign",
+        lambda logits, labels: -_right_ce(logits, labels),
+        "it is p - onehot, not onehot - p: " + MEAN_GRADIENT,
+    ),
+    Mistake(
+        "the softmax probabilities are missing: only -onehot / N is left",
+        lambda logits, labels: -_onehot(logits, labels) / logits.shape[0],
+        MEAN_GRADIENT,
+    ),
+    Mistake(
+        "the softmax was taken over the batch axis (axis 0)",
+        lambda logits, labels: (
+            (softmax(logits.astype(np.float64), axis=0) - _onehot(logits, labels)) / logits.shape[0]
+        ),
+        "normalise each image's logits over its K classes: softmax along axis 1 (keepdims=True)",
+        when=_batch,
+    ),
 ]
 
 
@@ -187,7 +241,12 @@ def _windows(x: np.ndarray, k: int, s: int):
 
 def _pool_cases(rng: np.random.Generator):
     """``(case, x, k, stride)``; the inputs with ties are the ones ReLU leaves on MNIST's background."""
-    yield "random (2, 3, 6, 6) input without ties, k = 2, stride = 2", rng.standard_normal((2, 3, 6, 6)), 2, 2
+    yield (
+        "random (2, 3, 6, 6) input without ties, k = 2, stride = 2",
+        rng.standard_normal((2, 3, 6, 6)),
+        2,
+        2,
+    )
 
     # After a ReLU on a blank background: whole windows of zeros, and windows with 2 or 3 tied maxima.
     x = np.maximum(rng.standard_normal((2, 2, 6, 6)), 0)
@@ -196,7 +255,12 @@ def _pool_cases(rng: np.random.Generator):
     x[0, 1, 0:2, 2:4] = [[0.5, 0.5], [0.1, 0.5]]  # three tied positive maxima
     x[1, 0, 4:6, 0:2] = [[0.0, 0.0], [0.0, 0.3]]  # unique maximum in the last position
     x[1, 1] = 0.0  # a whole channel of background
-    yield "after ReLU: (2, 2, 6, 6) with all-zero windows and tied maxima, k = 2, stride = 2", x, 2, 2
+    yield (
+        "after ReLU: (2, 2, 6, 6) with all-zero windows and tied maxima, k = 2, stride = 2",
+        x,
+        2,
+        2,
+    )
 
     x = np.zeros((1, 1, 6, 6))
     x[0, 0, 3:6, 0:3] = [[0.2, 0.9, 0.9], [0.9, 0.1, 0.0], [0.0, 0.9, 0.3]]
@@ -212,18 +276,41 @@ def _pool_cases(rng: np.random.Generator):
         2,
         2,
     )
-    yield "non-square (2, 2, 4, 8) input, k = 2, stride = 2", rng.standard_normal((2, 2, 4, 8)), 2, 2
-    yield "non-square (1, 3, 7, 5) input, k = 3, stride = 2 (overlapping windows)", rng.standard_normal((1, 3, 7, 5)), 3, 2
-    yield "non-square (1, 1, 5, 9) input, k = 2, stride = 3 (gaps between windows)", rng.standard_normal((1, 1, 5, 9)), 2, 3
+    yield (
+        "non-square (2, 2, 4, 8) input, k = 2, stride = 2",
+        rng.standard_normal((2, 2, 4, 8)),
+        2,
+        2,
+    )
+    yield (
+        "non-square (1, 3, 7, 5) input, k = 3, stride = 2 (overlapping windows)",
+        rng.standard_normal((1, 3, 7, 5)),
+        3,
+        2,
+    )
+    yield (
+        "non-square (1, 1, 5, 9) input, k = 2, stride = 3 (gaps between windows)",
+        rng.standard_normal((1, 1, 5, 9)),
+        2,
+        3,
+    )
     hidden = hidden_rng()
     for i in range(HIDDEN):
         n, c = int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
-        k, st = int(hidden.integers(2, 4)), int(hidden.integers(1, 4))  # k = 1 would let dout itself pass
+        k, st = (
+            int(hidden.integers(2, 4)),
+            int(hidden.integers(1, 4)),
+        )  # k = 1 would let dout itself pass
         h, w = int(hidden.integers(k, 10)), int(hidden.integers(k, 10))
         x = hidden.standard_normal((n, c, h, w))
         if hidden.random() < 0.3:
             x = np.maximum(x, 0)  # ReLU'd: ties at zero
-        yield f"hidden random case {i + 1}: ({n}, {c}, {h}, {w}) input, k = {k}, stride = {st}", x, k, st
+        yield (
+            f"hidden random case {i + 1}: ({n}, {c}, {h}, {w}) input, k = {k}, stride = {st}",
+            x,
+            k,
+            st,
+        )
 
 
 def _windows_every_k(dout: np.ndarray, x: np.ndarray, k: int, s: int) -> np.ndarray | None:
@@ -234,7 +321,9 @@ def _windows_every_k(dout: np.ndarray, x: np.ndarray, k: int, s: int) -> np.ndar
         for c in range(ch):
             for i in range(ho):
                 for j in range(wo):
-                    window = x[n, c, i * k : i * k + k, j * k : j * k + k]  # cut short past the edge, as NumPy does
+                    window = x[
+                        n, c, i * k : i * k + k, j * k : j * k + k
+                    ]  # cut short past the edge, as NumPy does
                     if window.size == 0:
                         return None
                     p, q = np.unravel_index(np.argmax(window), window.shape)
@@ -259,16 +348,28 @@ def _assigned(dout: np.ndarray, x: np.ndarray, k: int, s: int) -> np.ndarray:
 
 
 MAXPOOL_BACKWARD_MISTAKES = [
-    Mistake(lambda dout, x, k, s: f"the windows seem to start every K = {k} positions instead of every stride S = {s}",
-            _windows_every_k, "window (i, j) starts at row i*stride and column j*stride; the window size K and the "
-            "stride are different numbers here", when=lambda dout, x, k, s: s != k),
-    Mistake("where overlapping windows share their maximum, only the last window's gradient survived", _assigned,
-            "a position that is the maximum of several windows receives the SUM of their gradients: "
-            "dx[...] += dout[n, c, i, j], not dx[...] = dout[n, c, i, j]", when=lambda dout, x, k, s: s < k),
+    Mistake(
+        lambda dout, x, k, s: (
+            f"the windows seem to start every K = {k} positions instead of every stride S = {s}"
+        ),
+        _windows_every_k,
+        "window (i, j) starts at row i*stride and column j*stride; the window size K and the "
+        "stride are different numbers here",
+        when=lambda dout, x, k, s: s != k,
+    ),
+    Mistake(
+        "where overlapping windows share their maximum, only the last window's gradient survived",
+        _assigned,
+        "a position that is the maximum of several windows receives the SUM of their gradients: "
+        "dx[...] += dout[n, c, i, j], not dx[...] = dout[n, c, i, j]",
+        when=lambda dout, x, k, s: s < k,
+    ),
 ]
 
 
-def _pool_diagnosis(got: np.ndarray, x: np.ndarray, dout: np.ndarray, k: int, s: int) -> tuple[str, str] | None:
+def _pool_diagnosis(
+    got: np.ndarray, x: np.ndarray, dout: np.ndarray, k: int, s: int
+) -> tuple[str, str] | None:
     """Find the first window whose gradient went to the wrong place; ``(problem, hint)`` or None.
 
     Not a Mistake table: it reads the reader's ``got`` window by window (which tied maximum got the
@@ -300,7 +401,8 @@ def _pool_diagnosis(got: np.ndarray, x: np.ndarray, dout: np.ndarray, k: int, s:
                         if split
                         else f", {total / dout[n, c, i, j]:.0f} times the window's upstream gradient in total"
                     ),
-                    FIRST_MAX_RULE + "; handing it to every tie multiplies the gradient by the number of ties",
+                    FIRST_MAX_RULE
+                    + "; handing it to every tie multiplies the gradient by the number of ties",
                 )
             if len(hit) > 1:
                 return (
@@ -354,7 +456,9 @@ def _check_maxpool(maxpool_backward) -> str:
         with scored(case):
             dout = _dout_for(x, k, s, rng)
             expected = maxpool_backward_naive(dout, x, k, s)
-            got = result_array(call(maxpool_backward, dout, x, k, s, case=case), x.shape, case, "dx")
+            got = result_array(
+                call(maxpool_backward, dout, x, k, s, case=case), x.shape, case, "dx"
+            )
             if got.shape != x.shape:
                 fail(
                     case,
@@ -375,10 +479,10 @@ def _check_maxpool(maxpool_backward) -> str:
 # ---------------------------------------------------------------------------------------------
 # 5.3 affine backward
 
-AFFINE_RULES = (
-    "for out = x @ W + b: dx = dout @ W.T (N, D), dW = x.T @ dout (D, M), db = dout.sum(axis=0) (M,)"
+AFFINE_RULES = "for out = x @ W + b: dx = dout @ W.T (N, D), dW = x.T @ dout (D, M), db = dout.sum(axis=0) (M,)"
+ALREADY_IN_DOUT = (
+    "the 1/N of the mean loss is already inside dout: sum over the batch, do not average"
 )
-ALREADY_IN_DOUT = "the 1/N of the mean loss is already inside dout: sum over the batch, do not average"
 
 
 def _affine_cases(rng: np.random.Generator):
@@ -386,21 +490,35 @@ def _affine_cases(rng: np.random.Generator):
     yield "N = 4 images, D = 5 inputs, M = 3 outputs", normal((4, 5)), normal((5, 3))
     yield "a batch of one (N = 1), D = 6, M = 4", normal((1, 6)), normal((6, 4))
     yield "square: N = D = M = 4 (a transpose keeps the shape)", normal((4, 4)), normal((4, 4))
-    yield "N = 3, D = 1352, M = 10 (the book model's affine layer)", normal((3, 1352)), normal((1352, 10)) * 0.03
+    yield (
+        "N = 3, D = 1352, M = 10 (the book model's affine layer)",
+        normal((3, 1352)),
+        normal((1352, 10)) * 0.03,
+    )
     yield "N = 2, D = 3, M = 7: more outputs than inputs", normal((2, 3)), normal((3, 7))
     hidden = hidden_rng()
     for i in range(HIDDEN):
         n, d, m = (int(v) for v in hidden.integers(1, 9, 3))
-        yield f"hidden random case {i + 1}: N = {n}, D = {d}, M = {m}", hidden.standard_normal((n, d)), hidden.standard_normal((d, m))
+        yield (
+            f"hidden random case {i + 1}: N = {n}, D = {d}, M = {m}",
+            hidden.standard_normal((n, d)),
+            hidden.standard_normal((d, m)),
+        )
 
 
-def _check_part(got, expected: np.ndarray, case: str, name: str, inputs: tuple, shapes: list, mistakes: list) -> None:
+def _check_part(
+    got, expected: np.ndarray, case: str, name: str, inputs: tuple, shapes: list, mistakes: list
+) -> None:
     """Compare one of dx, dW, db with ``expected``: a wrong shape named from ``shapes``
     (``(shape, problem, hint)``), wrong values from the Mistake table ``mistakes``."""
     got = result_array(got, expected.shape, case, name)
     for shape, problem, hint in shapes:
         if got.shape == shape and got.shape != expected.shape:
-            fail(case, f"{name} has shape {got.shape}, it should be {expected.shape}: {problem}", hint)
+            fail(
+                case,
+                f"{name} has shape {got.shape}, it should be {expected.shape}: {problem}",
+                hint,
+            )
     if got.shape != expected.shape:
         fail(case, f"{name} should have shape {expected.shape}, got {got.shape}", AFFINE_RULES)
     if not _close(got, expected):
@@ -411,7 +529,9 @@ def _check_part(got, expected: np.ndarray, case: str, name: str, inputs: tuple, 
 _DX_RULE = "dx = dout @ W.T has the shape of x, (N, D)"
 _DW_TRANSPOSED = "dW is transposed (dout.T @ x instead of x.T @ dout)"
 _DW_RULE = "dW = x.T @ dout has the shape of W, (D, M): each weight gets one gradient entry"
-_DB_RULE = "db = dout.sum(axis=0), shape (M,): b was added to every image, so every image adds to db"
+_DB_RULE = (
+    "db = dout.sum(axis=0), shape (M,): b was added to every image, so every image adds to db"
+)
 
 
 def _dx_shapes(dout, x, W) -> list:
@@ -427,30 +547,53 @@ def _dW_shapes(dout, x, W) -> list:
 def _db_shapes(dout, x, W) -> list:
     n, m = dout.shape
     if n == 1:
-        return [((n, m), "the sum over the batch is missing (the batch axis is still there)", _DB_RULE)]
+        return [
+            ((n, m), "the sum over the batch is missing (the batch axis is still there)", _DB_RULE)
+        ]
     return [
         ((n, m), "the sum over the batch is missing", _DB_RULE),
         ((1, m), "db kept the batch axis (keepdims=True?)", _DB_RULE),
-        ((n,), "the sum runs over the wrong axis (the outputs, axis 1)", "sum over the batch, axis 0: " + _DB_RULE),
+        (
+            (n,),
+            "the sum runs over the wrong axis (the outputs, axis 1)",
+            "sum over the batch, axis 0: " + _DB_RULE,
+        ),
     ]
 
 
 _many = lambda dout, x, W: x.shape[0] > 1  # noqa: E731
 DX_MISTAKES = [
     Mistake("dx is wrong: dx is transposed", lambda dout, x, W: (dout @ W.T).T, _DX_RULE),
-    Mistake("dx is wrong: W is used without transposing", lambda dout, x, W: dout @ W,
-            "dx = dout @ W.T: input d collects W[d, m] * dout[n, m]", when=lambda dout, x, W: W.shape[0] == W.shape[1]),
+    Mistake(
+        "dx is wrong: W is used without transposing",
+        lambda dout, x, W: dout @ W,
+        "dx = dout @ W.T: input d collects W[d, m] * dout[n, m]",
+        when=lambda dout, x, W: W.shape[0] == W.shape[1],
+    ),
 ]
 DW_MISTAKES = [
     Mistake(f"dW is wrong: {_DW_TRANSPOSED}", lambda dout, x, W: (x.T @ dout).T, _DW_RULE),
-    Mistake(lambda dout, x, W: f"dW is wrong: dW is divided by N = {x.shape[0]}",
-            lambda dout, x, W: x.T @ dout / x.shape[0], ALREADY_IN_DOUT),
+    Mistake(
+        lambda dout, x, W: f"dW is wrong: dW is divided by N = {x.shape[0]}",
+        lambda dout, x, W: x.T @ dout / x.shape[0],
+        ALREADY_IN_DOUT,
+    ),
 ]
 DB_MISTAKES = [
-    Mistake(lambda dout, x, W: f"db is wrong: db is the mean over the batch, N = {x.shape[0]} times too small",
-            lambda dout, x, W: dout.mean(axis=0), ALREADY_IN_DOUT, when=_many),
-    Mistake("db is wrong: db holds only the first image's gradient: the sum over the batch is missing",
-            lambda dout, x, W: dout[0], _DB_RULE, when=_many),
+    Mistake(
+        lambda dout, x, W: (
+            f"db is wrong: db is the mean over the batch, N = {x.shape[0]} times too small"
+        ),
+        lambda dout, x, W: dout.mean(axis=0),
+        ALREADY_IN_DOUT,
+        when=_many,
+    ),
+    Mistake(
+        "db is wrong: db holds only the first image's gradient: the sum over the batch is missing",
+        lambda dout, x, W: dout[0],
+        _DB_RULE,
+        when=_many,
+    ),
 ]
 AFFINE_PARTS = ((_dx_shapes, DX_MISTAKES), (_dW_shapes, DW_MISTAKES), (_db_shapes, DB_MISTAKES))
 
@@ -465,9 +608,17 @@ def _check_affine(affine_backward) -> str:
             expected = {"dx": dout @ W.T, "dW": x.T @ dout, "db": dout.sum(axis=0)}
             raw = call(affine_backward, dout, x, W, case=case)
             if not isinstance(raw, (tuple, list)) or len(raw) != 3:
-                what = type(raw).__name__ + (f" of {len(raw)} items" if isinstance(raw, (tuple, list)) else "")
-                fail(case, f"the function should return three arrays (dx, dW, db), got a {what}", "return dx, dW, db")
-            for (name, want), got, (shapes, mistakes) in zip(expected.items(), raw, AFFINE_PARTS, strict=True):
+                what = type(raw).__name__ + (
+                    f" of {len(raw)} items" if isinstance(raw, (tuple, list)) else ""
+                )
+                fail(
+                    case,
+                    f"the function should return three arrays (dx, dW, db), got a {what}",
+                    "return dx, dW, db",
+                )
+            for (name, want), got, (shapes, mistakes) in zip(
+                expected.items(), raw, AFFINE_PARTS, strict=True
+            ):
                 _check_part(got, want, case, name, (dout, x, W), shapes(dout, x, W), mistakes)
             count += 1
     return f"{count} cases, a batch of one and a square layer included"
@@ -488,13 +639,28 @@ def _conv_cases(rng: np.random.Generator):
     normal = rng.standard_normal
     yield "N = 2 images, C = 3 channels, F = 4 filters, K = 3 on 6 x 6", normal((2, 3, 6, 6)), 4, 3
     yield "N = 1, C = 1, F = 1, K = 2 on 5 x 5", normal((1, 1, 5, 5)), 1, 2
-    yield "N = 3, C = F = 2 (swapped axes keep the shape), K = 3 on a 5 x 7 image", normal((3, 2, 5, 7)), 2, 3
+    yield (
+        "N = 3, C = F = 2 (swapped axes keep the shape), K = 3 on a 5 x 7 image",
+        normal((3, 2, 5, 7)),
+        2,
+        3,
+    )
     yield "the book's layer: N = 2, C = 1, F = 8, K = 3 on 28 x 28", normal((2, 1, 28, 28)), 8, 3
     hidden = hidden_rng()
     for i in range(HIDDEN):
-        n, c, f, k = int(hidden.integers(1, 4)), int(hidden.integers(1, 4)), int(hidden.integers(1, 5)), int(hidden.integers(1, 4))
+        n, c, f, k = (
+            int(hidden.integers(1, 4)),
+            int(hidden.integers(1, 4)),
+            int(hidden.integers(1, 5)),
+            int(hidden.integers(1, 4)),
+        )
         h, w = int(hidden.integers(k, 9)), int(hidden.integers(k, 9))
-        yield f"hidden random case {i + 1}: N = {n}, C = {c}, F = {f}, K = {k} on {h} x {w}", hidden.standard_normal((n, c, h, w)), f, k
+        yield (
+            f"hidden random case {i + 1}: N = {n}, C = {c}, F = {f}, K = {k} on {h} x {w}",
+            hidden.standard_normal((n, c, h, w)),
+            f,
+            k,
+        )
 
 
 def _conv_dW(dout: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
@@ -505,8 +671,12 @@ def _conv_dW(dout: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
     take a second on the book's layer.
     """
     ho, wo = dout.shape[2:]
-    windows = sliding_window_view(np.asarray(x, dtype=np.float64), (ho, wo), axis=(2, 3))  # (N, C, K, K, Ho, Wo)
-    return np.einsum("nfij,ncpqij->fcpq", np.asarray(dout, dtype=np.float64), windows, optimize=True)
+    windows = sliding_window_view(
+        np.asarray(x, dtype=np.float64), (ho, wo), axis=(2, 3)
+    )  # (N, C, K, K, Ho, Wo)
+    return np.einsum(
+        "nfij,ncpqij->fcpq", np.asarray(dout, dtype=np.float64), windows, optimize=True
+    )
 
 
 def _conv_dW_shape(got: tuple, expected: tuple, n: int, case: str) -> None:
@@ -515,22 +685,44 @@ def _conv_dW_shape(got: tuple, expected: tuple, n: int, case: str) -> None:
     if got == (c, f, k, k):
         fail(case, problem + ": the filter and channel axes are swapped", CONV_DW)
     if got == (n, f, c, k, k):
-        fail(case, problem + ": the sum over the batch is missing", "add up the images' contributions: " + CONV_DW)
+        fail(
+            case,
+            problem + ": the sum over the batch is missing",
+            "add up the images' contributions: " + CONV_DW,
+        )
     fail(case, problem, "K = H - H_out + 1 (stride 1, no padding); " + CONV_DW)
 
 
 CONV_DW_MISTAKES = [
-    Mistake("dW looks flipped (rotated by 180 degrees): the kernel gradient was flipped",
-            lambda dout, x, k: _conv_dW(dout, x, k)[..., ::-1, ::-1], NO_FLIP),
-    Mistake("dW looks like a true convolution of x with dout (scipy.signal.convolve2d), which flips dout: the "
-            "upstream gradient was flipped", lambda dout, x, k: _conv_dW(dout[..., ::-1, ::-1].copy(), x, k), NO_FLIP),
-    Mistake("dW[f, c] and dW[c, f] are swapped", lambda dout, x, k: _conv_dW(dout, x, k).transpose(1, 0, 2, 3),
-            "dW has shape (F, C, K, K): filter first, then channel; " + CONV_DW,
-            when=lambda dout, x, k: dout.shape[1] == x.shape[1]),
-    Mistake(lambda dout, x, k: f"dW is the mean over the batch, N = {x.shape[0]} times too small",
-            lambda dout, x, k: _conv_dW(dout, x, k) / x.shape[0], ALREADY_IN_DOUT, when=lambda dout, x, k: x.shape[0] > 1),
-    Mistake("dW holds only the first image's contribution: the sum over the batch is missing",
-            lambda dout, x, k: _conv_dW(dout[:1], x[:1], k), CONV_DW, when=lambda dout, x, k: x.shape[0] > 1),
+    Mistake(
+        "dW looks flipped (rotated by 180 degrees): the kernel gradient was flipped",
+        lambda dout, x, k: _conv_dW(dout, x, k)[..., ::-1, ::-1],
+        NO_FLIP,
+    ),
+    Mistake(
+        "dW looks like a true convolution of x with dout (scipy.signal.convolve2d), which flips dout: the "
+        "upstream gradient was flipped",
+        lambda dout, x, k: _conv_dW(dout[..., ::-1, ::-1].copy(), x, k),
+        NO_FLIP,
+    ),
+    Mistake(
+        "dW[f, c] and dW[c, f] are swapped",
+        lambda dout, x, k: _conv_dW(dout, x, k).transpose(1, 0, 2, 3),
+        "dW has shape (F, C, K, K): filter first, then channel; " + CONV_DW,
+        when=lambda dout, x, k: dout.shape[1] == x.shape[1],
+    ),
+    Mistake(
+        lambda dout, x, k: f"dW is the mean over the batch, N = {x.shape[0]} times too small",
+        lambda dout, x, k: _conv_dW(dout, x, k) / x.shape[0],
+        ALREADY_IN_DOUT,
+        when=lambda dout, x, k: x.shape[0] > 1,
+    ),
+    Mistake(
+        "dW holds only the first image's contribution: the sum over the batch is missing",
+        lambda dout, x, k: _conv_dW(dout[:1], x[:1], k),
+        CONV_DW,
+        when=lambda dout, x, k: x.shape[0] > 1,
+    ),
 ]
 
 
@@ -543,7 +735,9 @@ def _check_conv_dw(conv_backward_dW) -> str:
             n, c, h, w = x.shape
             dout = rng.standard_normal((n, f, h - k + 1, w - k + 1))
             expected = _conv_dW(dout, x, k)
-            got = result_array(call(conv_backward_dW, dout, x, case=case), expected.shape, case, "dW")
+            got = result_array(
+                call(conv_backward_dW, dout, x, case=case), expected.shape, case, "dW"
+            )
             if got.shape != expected.shape:
                 _conv_dW_shape(got.shape, expected.shape, n, case)
             if not _close(got, expected):
@@ -572,7 +766,9 @@ def _conv_dx(dout: np.ndarray, W: np.ndarray) -> np.ndarray:
     n, f, ho, wo = dout.shape
     _, c, k, _ = W.shape
     W64, dout64 = np.asarray(W, dtype=np.float64), np.asarray(dout, dtype=np.float64)
-    cols = W64.reshape(f, -1).T @ dout64.transpose(1, 0, 2, 3).reshape(f, -1)  # (C*K*K, N*H_out*W_out)
+    cols = W64.reshape(f, -1).T @ dout64.transpose(1, 0, 2, 3).reshape(
+        f, -1
+    )  # (C*K*K, N*H_out*W_out)
     return col2im_naive(cols, (n, c, ho + k - 1, wo + k - 1), k)
 
 
@@ -590,30 +786,64 @@ def _conv_dx_assigned(dout: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 def _dx_cases(rng: np.random.Generator):
     normal = rng.standard_normal
-    yield "N = 1, F = 1, C = 1, K = 2, dout 3 x 3 (windows overlap)", normal((1, 1, 3, 3)), normal((1, 1, 2, 2))
+    yield (
+        "N = 1, F = 1, C = 1, K = 2, dout 3 x 3 (windows overlap)",
+        normal((1, 1, 3, 3)),
+        normal((1, 1, 2, 2)),
+    )
     yield "N = 2, F = 4, C = 3, K = 3, dout 4 x 4", normal((2, 4, 4, 4)), normal((4, 3, 3, 3))
-    yield "N = 3, F = C = 2 (swapped axes keep the shape), K = 3, dout 3 x 5", normal((3, 2, 3, 5)), normal((2, 2, 3, 3))
-    yield "8 filters as in the book's layer: N = 1, F = 8, C = 1, K = 3, dout 12 x 12", normal((1, 8, 12, 12)), normal((8, 1, 3, 3))
+    yield (
+        "N = 3, F = C = 2 (swapped axes keep the shape), K = 3, dout 3 x 5",
+        normal((3, 2, 3, 5)),
+        normal((2, 2, 3, 3)),
+    )
+    yield (
+        "8 filters as in the book's layer: N = 1, F = 8, C = 1, K = 3, dout 12 x 12",
+        normal((1, 8, 12, 12)),
+        normal((8, 1, 3, 3)),
+    )
     hidden = hidden_rng()
     for i in range(HIDDEN):
-        n, f, c, k = int(hidden.integers(1, 4)), int(hidden.integers(1, 5)), int(hidden.integers(1, 4)), int(hidden.integers(1, 4))
+        n, f, c, k = (
+            int(hidden.integers(1, 4)),
+            int(hidden.integers(1, 5)),
+            int(hidden.integers(1, 4)),
+            int(hidden.integers(1, 4)),
+        )
         ho, wo = int(hidden.integers(1, 7)), int(hidden.integers(1, 7))
-        yield (f"hidden random case {i + 1}: N = {n}, F = {f}, C = {c}, K = {k}, dout {ho} x {wo}",
-               hidden.standard_normal((n, f, ho, wo)), hidden.standard_normal((f, c, k, k)))
+        yield (
+            f"hidden random case {i + 1}: N = {n}, F = {f}, C = {c}, K = {k}, dout {ho} x {wo}",
+            hidden.standard_normal((n, f, ho, wo)),
+            hidden.standard_normal((f, c, k, k)),
+        )
 
 
 CONV_DX_MISTAKES = [
-    Mistake("dx looks like it used every kernel rotated by 180 degrees",
-            lambda dout, W: _conv_dx(dout, W[:, :, ::-1, ::-1]),
-            "no flip in the loop form: each window of dx receives dout[n, f, i, j] * W[f] as it is. " + CONV_DX,
-            when=lambda dout, W: W.shape[2] > 1),
-    Mistake("the filter and channel axes of W are swapped", lambda dout, W: _conv_dx(dout, W.transpose(1, 0, 2, 3)),
-            "W is (F, C, K, K): W[f] is (C, K, K). " + CONV_DX, when=lambda dout, W: W.shape[0] == W.shape[1] > 1),
-    Mistake("dx holds only the first filter's contribution: the sum over the filters is missing",
-            lambda dout, W: _conv_dx(dout[:, :1], W[:1]), CONV_DX, when=lambda dout, W: W.shape[0] > 1),
-    Mistake("where windows overlap, only the last window's gradient survived: it was assigned, not added",
-            _conv_dx_assigned, "a pixel inside several windows receives the SUM of their gradients: dx[...] += ..., not =",
-            when=lambda dout, W: W.shape[2] > 1),
+    Mistake(
+        "dx looks like it used every kernel rotated by 180 degrees",
+        lambda dout, W: _conv_dx(dout, W[:, :, ::-1, ::-1]),
+        "no flip in the loop form: each window of dx receives dout[n, f, i, j] * W[f] as it is. "
+        + CONV_DX,
+        when=lambda dout, W: W.shape[2] > 1,
+    ),
+    Mistake(
+        "the filter and channel axes of W are swapped",
+        lambda dout, W: _conv_dx(dout, W.transpose(1, 0, 2, 3)),
+        "W is (F, C, K, K): W[f] is (C, K, K). " + CONV_DX,
+        when=lambda dout, W: W.shape[0] == W.shape[1] > 1,
+    ),
+    Mistake(
+        "dx holds only the first filter's contribution: the sum over the filters is missing",
+        lambda dout, W: _conv_dx(dout[:, :1], W[:1]),
+        CONV_DX,
+        when=lambda dout, W: W.shape[0] > 1,
+    ),
+    Mistake(
+        "where windows overlap, only the last window's gradient survived: it was assigned, not added",
+        _conv_dx_assigned,
+        "a pixel inside several windows receives the SUM of their gradients: dx[...] += ..., not =",
+        when=lambda dout, W: W.shape[2] > 1,
+    ),
 ]
 
 
@@ -626,7 +856,9 @@ def _check_conv_dx(conv_backward_dx) -> str:
             n, _, ho, wo = dout.shape
             _, c, k, _ = W.shape
             expected = _conv_dx(dout, W)  # (N, C, H, W) with H = H_out + K - 1
-            got = result_array(call(conv_backward_dx, dout, W, case=case), expected.shape, case, "dx")
+            got = result_array(
+                call(conv_backward_dx, dout, W, case=case), expected.shape, case, "dx"
+            )
             if got.shape != expected.shape:
                 hint = f"dx has the shape of x, (N, C, H_out + K - 1, W_out + K - 1) = {expected.shape}"
                 if got.shape == (n, c, ho, wo):

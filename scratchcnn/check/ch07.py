@@ -53,11 +53,21 @@ def _as_strides(got, expected: tuple, case: str) -> tuple:
     if isinstance(got, np.ndarray):
         got = got.tolist()
     if not isinstance(got, (tuple, list)):
-        fail(case, f"the result should be a tuple of {len(expected)} integers like {expected}, got {type(got).__name__} {got!r:.60}")
-    if any(isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer, float, np.floating)) for s in got):
+        fail(
+            case,
+            f"the result should be a tuple of {len(expected)} integers like {expected}, got {type(got).__name__} {got!r:.60}",
+        )
+    if any(
+        isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer, float, np.floating))
+        for s in got
+    ):
         fail(case, f"the strides should be integers, got {got!r:.80}")
     if any(float(s) != int(s) for s in got):
-        fail(case, f"the strides should be whole numbers of bytes, got {got!r:.80}", "use integer arithmetic (*, not /)")
+        fail(
+            case,
+            f"the strides should be whole numbers of bytes, got {got!r:.80}",
+            "use integer arithmetic (*, not /)",
+        )
     return tuple(int(s) for s in got)
 
 
@@ -81,21 +91,42 @@ def _expected_got(got, shape, itemsize) -> str:
 
 
 STRIDES_MISTAKES = [
-    Mistake(lambda got, shape, itemsize: f"{_expected_got(got, shape, itemsize)}: those are the strides of Fortran "
-            "order, where the FIRST axis moves fastest",
-            lambda shape, itemsize: np.empty(shape, dtype=np.dtype(f"V{itemsize}"), order="F").strides, C_ORDER,
-            quotes_answer=True),
-    Mistake(lambda got, shape, itemsize: f"{_expected_got(got, shape, itemsize)}: those count elements, but NumPy's "
-            "strides count bytes", lambda shape, itemsize: tuple(s // itemsize for s in _c_strides(shape, itemsize)),
-            lambda got, shape, itemsize: f"multiply by the itemsize ({itemsize} bytes per element)",
-            when=lambda shape, itemsize: itemsize > 1, quotes_answer=True),
-    Mistake(lambda got, shape, itemsize: f"{_expected_got(got, shape, itemsize)}: each stride seems to include the "
-            "size of its own axis",
-            lambda shape, itemsize: tuple(itemsize * math.prod(shape[k:]) for k in range(len(shape))), C_ORDER,
-            quotes_answer=True),
-    Mistake(lambda got, shape, itemsize: f"{_expected_got(got, shape, itemsize)}: the strides are listed in reverse "
-            "order", lambda shape, itemsize: _c_strides(shape, itemsize)[::-1], "give one stride per axis, axis 0 first",
-            quotes_answer=True),
+    Mistake(
+        lambda got, shape, itemsize: (
+            f"{_expected_got(got, shape, itemsize)}: those are the strides of Fortran "
+            "order, where the FIRST axis moves fastest"
+        ),
+        lambda shape, itemsize: np.empty(shape, dtype=np.dtype(f"V{itemsize}"), order="F").strides,
+        C_ORDER,
+        quotes_answer=True,
+    ),
+    Mistake(
+        lambda got, shape, itemsize: (
+            f"{_expected_got(got, shape, itemsize)}: those count elements, but NumPy's "
+            "strides count bytes"
+        ),
+        lambda shape, itemsize: tuple(s // itemsize for s in _c_strides(shape, itemsize)),
+        lambda got, shape, itemsize: f"multiply by the itemsize ({itemsize} bytes per element)",
+        when=lambda shape, itemsize: itemsize > 1,
+        quotes_answer=True,
+    ),
+    Mistake(
+        lambda got, shape, itemsize: (
+            f"{_expected_got(got, shape, itemsize)}: each stride seems to include the "
+            "size of its own axis"
+        ),
+        lambda shape, itemsize: tuple(itemsize * math.prod(shape[k:]) for k in range(len(shape))),
+        C_ORDER,
+        quotes_answer=True,
+    ),
+    Mistake(
+        lambda got, shape, itemsize: (
+            f"{_expected_got(got, shape, itemsize)}: the strides are listed in reverse order"
+        ),
+        lambda shape, itemsize: _c_strides(shape, itemsize)[::-1],
+        "give one stride per axis, axis 0 first",
+        quotes_answer=True,
+    ),
 ]
 
 
@@ -110,7 +141,11 @@ def _check_c_strides(c_strides) -> str:
                 n += 1
                 continue
             if len(got) != len(expected):
-                fail(case, f"expected {len(expected)} strides (one per axis), got {len(got)}: {got}", C_ORDER)
+                fail(
+                    case,
+                    f"expected {len(expected)} strides (one per axis), got {len(got)}: {got}",
+                    C_ORDER,
+                )
             diagnose(got, (shape, itemsize), STRIDES_MISTAKES, case, operator.eq)
             fail(case, f"expected {expected}, got {got}", C_ORDER)
     return f"{n} shapes, with axes of size 1 and a 0-d array, agree with NumPy's strides"
@@ -145,7 +180,12 @@ def _im2col_cases(rng: np.random.Generator):
         1,
     )
     yield "a float32 28x28 image, k=3, stride 2", rng.random((28, 28), dtype=np.float32), 3, 2
-    yield "a uint8 9x8 digit-like image, k=2, stride 3", rng.integers(0, 256, (9, 8), dtype=np.uint8), 2, 3
+    yield (
+        "a uint8 9x8 digit-like image, k=2, stride 3",
+        rng.integers(0, 256, (9, 8), dtype=np.uint8),
+        2,
+        3,
+    )
     yield (
         "every other column of a 6x12 image (a strided view, strides (96, 16)), k=2",
         rng.standard_normal((6, 12))[:, ::2],
@@ -167,7 +207,12 @@ def _im2col_cases(rng: np.random.Generator):
             x = hidden.standard_normal((w, h)).T  # a transposed view
         else:
             x = hidden.standard_normal((h, 2 * w))[:, ::2]  # a strided view
-        yield f"hidden random case {i + 1}: a {x.dtype} {h}x{w} image, k={k}, stride {stride}", x, k, stride
+        yield (
+            f"hidden random case {i + 1}: a {x.dtype} {h}x{w} image, k={k}, stride {stride}",
+            x,
+            k,
+            stride,
+        )
 
 
 def _call_as_given(answer, x: np.ndarray, k: int, stride: int, case: str):
@@ -192,7 +237,7 @@ def _call_as_given(answer, x: np.ndarray, k: int, stride: int, case: str):
                 "view of overlapping windows changes several pixels at once",
             )
         fail(case, f"your code raised ValueError: {err}")
-    except Exception as err:  # noqa: BLE001 - any error in reader code is reported, not raised
+    except Exception as err:
         fail(case, f"your code raised {type(err).__name__}: {err}")
 
 
@@ -200,7 +245,9 @@ def _im2col_shape_hint(got: tuple, x_shape: tuple, k: int, stride: int) -> str:
     h, w = x_shape
     ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
     if got == (k * k, ho * wo):
-        return f"that is the transpose: one ROW per window, so (H_out*W_out, k*k) = {(ho * wo, k * k)}"
+        return (
+            f"that is the transpose: one ROW per window, so (H_out*W_out, k*k) = {(ho * wo, k * k)}"
+        )
     if got == (ho, wo, k, k):
         return "those are the windows themselves: reshape them to (H_out*W_out, k*k), one row per window"
     if stride > 1 and got == ((h - k + 1) * (w - k + 1), k * k):
@@ -211,9 +258,14 @@ def _im2col_shape_hint(got: tuple, x_shape: tuple, k: int, stride: int) -> str:
 
 
 IM2COL_MISTAKES = [
-    Mistake("each window is flattened column by column",
-            lambda x, k, stride: _im2col(x, k, stride).reshape(-1, k, k).transpose(0, 2, 1).reshape(-1, k * k),
-            "flatten each window row by row (C order): window.reshape(k*k)", when=lambda x, k, stride: k > 1),
+    Mistake(
+        "each window is flattened column by column",
+        lambda x, k, stride: (
+            _im2col(x, k, stride).reshape(-1, k, k).transpose(0, 2, 1).reshape(-1, k * k)
+        ),
+        "flatten each window row by row (C order): window.reshape(k*k)",
+        when=lambda x, k, stride: k > 1,
+    ),
 ]
 
 
@@ -228,11 +280,18 @@ def _check_im2col(im2col) -> str:
             expected = _im2col(original, k, stride)  # (H_out*W_out, k*k)
             got = _call_as_given(im2col, x, k, stride, case)
             if not np.array_equal(x, original):
-                fail(case, "your function changed its input image", "read the windows; never write through a view of the input")
+                fail(
+                    case,
+                    "your function changed its input image",
+                    "read the windows; never write through a view of the input",
+                )
             if got is None or got is Ellipsis:
                 expect_close(got, expected, case=case)
             if not isinstance(got, np.ndarray):
-                fail(case, f"the result should be a NumPy array of shape {expected.shape}, got {type(got).__name__}")
+                fail(
+                    case,
+                    f"the result should be a NumPy array of shape {expected.shape}, got {type(got).__name__}",
+                )
             if got.shape != expected.shape:
                 fail(
                     case,
@@ -244,7 +303,11 @@ def _check_im2col(im2col) -> str:
                 diagnose(got, (original, k, stride), IM2COL_MISTAKES, case, np.array_equal)
                 # Inline: any order of the right pixels, and any wrong values on a non-contiguous image.
                 if np.array_equal(np.sort(got, axis=None), np.sort(expected, axis=None)):
-                    fail(case, "the right pixels are there but the rows are in the wrong order", ROWS_ARE_WINDOWS)
+                    fail(
+                        case,
+                        "the right pixels are there but the rows are in the wrong order",
+                        ROWS_ARE_WINDOWS,
+                    )
                 if x.flags.c_contiguous is False:
                     fail(
                         case,

@@ -79,8 +79,15 @@ def _encode(value, seen: int = 0):
             return ("opaque", f"array of dtype {value.dtype}")
         layout = "C" if value.flags.c_contiguous else "F" if value.flags.f_contiguous else "strided"
         strides = tuple(int(s) for s in value.strides)
-        return ("array", value.dtype.str, tuple(value.shape), np.ascontiguousarray(value).tobytes(),
-                bool(value.flags.writeable), layout, strides)
+        return (
+            "array",
+            value.dtype.str,
+            tuple(value.shape),
+            np.ascontiguousarray(value).tobytes(),
+            bool(value.flags.writeable),
+            layout,
+            strides,
+        )
     if isinstance(value, np.random.Generator):
         return ("rng", type(value.bit_generator).__name__, value.bit_generator.state)
     if isinstance(value, tuple):
@@ -89,7 +96,9 @@ def _encode(value, seen: int = 0):
         return ("list", [_encode(v, seen + 1) for v in value])
     if isinstance(value, dict):
         return ("dict", [(_encode(k, seen + 1), _encode(v, seen + 1)) for k, v in value.items()])
-    if hasattr(value, "__iter__") and hasattr(value, "__next__"):  # a generator: read it to the end here
+    if hasattr(value, "__iter__") and hasattr(
+        value, "__next__"
+    ):  # a generator: read it to the end here
         return ("list", [_encode(v, seen + 1) for v in value])
     return ("opaque", type(value).__name__)
 
@@ -102,7 +111,7 @@ def _array(tag):
         arr = np.asfortranarray(arr)
     elif layout == "strided" and all(s > 0 for s in strides) and arr.size:
         itemsize = arr.dtype.itemsize
-        span = sum((n - 1) * s for n, s in zip(shape, strides)) // itemsize + 1
+        span = sum((n - 1) * s for n, s in zip(shape, strides, strict=False)) // itemsize + 1
         buffer = np.zeros(span, dtype=arr.dtype)
         view = np.lib.stride_tricks.as_strided(buffer, shape, strides)
         view[...] = arr
@@ -140,7 +149,7 @@ def _decode(tag):
 class _Builtins(pickle.Unpickler):
     """An unpickler that builds builtins only: no class, no function, nothing that runs code."""
 
-    def find_class(self, module, name):  # noqa: D401
+    def find_class(self, module, name):
         raise pickle.UnpicklingError(f"refused: {module}.{name}")
 
 
@@ -168,13 +177,19 @@ def _forbidden_profiler(record: list):
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     checks = os.path.dirname(os.path.abspath(__file__))
     scipy = sys.modules.get("scipy")
-    scipy_dir = os.path.dirname(os.path.abspath(scipy.__file__)) if getattr(scipy, "__file__", None) else None
+    scipy_dir = (
+        os.path.dirname(os.path.abspath(scipy.__file__))
+        if getattr(scipy, "__file__", None)
+        else None
+    )
 
     def profile(frame, event, arg):
         what = None
         if event == "call":
             name = frame.f_code.co_filename
-            if (name.startswith(package) and not name.startswith(checks)) or (scipy_dir and name.startswith(scipy_dir)):
+            if (name.startswith(package) and not name.startswith(checks)) or (
+                scipy_dir and name.startswith(scipy_dir)
+            ):
                 what = f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_name}"
         elif event == "c_call" and (getattr(arg, "__module__", None) or "").startswith("scipy"):
             what = f"{arg.__module__}.{getattr(arg, '__name__', '?')}"
@@ -190,13 +205,19 @@ def _serve_call(answer, message, numpy_only: bool):
     _, args_tag, kwargs_tag = message
     args = [_decode(tag) for tag in args_tag]
     kwargs = {key: _decode(tag) for key, tag in kwargs_tag}
-    dict_objects = [dict(a) if isinstance(a, dict) else None for a in args]  # the values' identities
+    dict_objects = [
+        dict(a) if isinstance(a, dict) else None for a in args
+    ]  # the values' identities
     flagged: list = []
     sink = io.StringIO()
     reply = None
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(sink), \
-                contextlib.redirect_stderr(sink):
+        with (
+            warnings.catch_warnings(),
+            np.errstate(all="ignore"),
+            contextlib.redirect_stdout(sink),
+            contextlib.redirect_stderr(sink),
+        ):
             warnings.simplefilter("ignore")
             if numpy_only:
                 sys.setprofile(_forbidden_profiler(flagged))
@@ -206,12 +227,17 @@ def _serve_call(answer, message, numpy_only: bool):
             finally:
                 sys.setprofile(None)
         reply = ("return", encoded)
-    except BaseException as err:  # noqa: BLE001 - the grader decides what an exception means
+    except BaseException as err:
         if isinstance(err, (KeyboardInterrupt, SystemExit)):
             raise
-        reply = ("raise", type(err).__name__, [c.__name__ for c in type(err).__mro__], str(err)[:2000])
+        reply = (
+            "raise",
+            type(err).__name__,
+            [c.__name__ for c in type(err).__mro__],
+            str(err)[:2000],
+        )
     after = []
-    for arg, objects in zip(args, dict_objects):
+    for arg, objects in zip(args, dict_objects, strict=False):
         if isinstance(arg, np.ndarray):
             after.append(("array", _encode(arg)) if arg.flags.writeable else None)
         elif isinstance(arg, np.random.Generator):
@@ -237,7 +263,9 @@ def grade_report(exercise_id: str, answer) -> dict:
     with tempfile.TemporaryFile() as errors:
         child = subprocess.Popen(
             [sys.executable, "-I", "-m", "scratchcnn.check.grading", str(exercise_id)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
         )
         channel = _Channel(child.stdout, child.stdin)
         try:
@@ -281,13 +309,19 @@ def grade(exercise_id: str, answer, points: float = 1.0, quiet: bool = False) ->
         lines.append(f"{title}: 0 of {total} cases: {report['error']}.")
     elif report["flagged"]:
         share = 0.0
-        lines.append(f"{title}: no credit: the exercise asks for NumPy only, and the answer calls "
-                     f"{', '.join(report['flagged'][:3])}.")
+        lines.append(
+            f"{title}: no credit: the exercise asks for NumPy only, and the answer calls "
+            f"{', '.join(report['flagged'][:3])}."
+        )
     else:
         lines.append(f"{title}: {report['passed']} of {total} cases passed ({share:.0%}).")
         failed = report["failed"]
         if failed:
-            lines.append("Failed: " + "; ".join(failed[:5]) + (f"; and {len(failed) - 5} more" if len(failed) > 5 else ""))
+            lines.append(
+                "Failed: "
+                + "; ".join(failed[:5])
+                + (f"; and {len(failed) - 5} more" if len(failed) > 5 else "")
+            )
         if report["hidden_failed"]:
             lines.append(f"Hidden random cases failed: {report['hidden_failed']}.")
         if share < 1:
@@ -307,12 +341,14 @@ class _Proxy:
         self._channel, self._run = channel, run
 
     def __call__(self, *args, **kwargs):
-        self._channel.send(("call", [_encode(a) for a in args], [(k, _encode(v)) for k, v in kwargs.items()]))
+        self._channel.send(
+            ("call", [_encode(a) for a in args], [(k, _encode(v)) for k, v in kwargs.items()])
+        )
         reply = self._channel.recv()
         kind = reply[0]
         after, flagged = reply[-2], reply[-1]
         self._run.flagged.extend(str(f) for f in flagged)
-        for arg, state in zip(args, after):
+        for arg, state in zip(args, after, strict=False):
             _mirror(arg, state)
         if kind == "return":
             return _decode(reply[1])
@@ -336,7 +372,12 @@ def _mirror(arg, state) -> None:
             key, value = _decode(key_tag), _decode(value_tag)
             seen.add(key)
             old = arg.get(key)
-            if how == "same" and isinstance(old, np.ndarray) and isinstance(value, np.ndarray) and old.shape == value.shape:
+            if (
+                how == "same"
+                and isinstance(old, np.ndarray)
+                and isinstance(value, np.ndarray)
+                and old.shape == value.shape
+            ):
                 if old.flags.writeable:
                     np.copyto(old, value, casting="unsafe")
             else:
@@ -345,9 +386,23 @@ def _mirror(arg, state) -> None:
             del arg[key]
 
 
-_BUILTIN_ERRORS = {cls.__name__: cls for cls in (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError,
-                                                 AttributeError, NameError, RuntimeError, AssertionError,
-                                                 NotImplementedError, OverflowError, ArithmeticError)}
+_BUILTIN_ERRORS = {
+    cls.__name__: cls
+    for cls in (
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        ZeroDivisionError,
+        AttributeError,
+        NameError,
+        RuntimeError,
+        AssertionError,
+        NotImplementedError,
+        OverflowError,
+        ArithmeticError,
+    )
+}
 
 
 def _exception(name: str, mro: list, text: str) -> Exception:

@@ -61,7 +61,9 @@ def tolerance(*dtypes) -> dict:
 def wrap(text: str, width: int = WIDTH) -> str:
     """``text`` wrapped to ``width`` columns (long words, such as code, are never broken)."""
     return "\n".join(
-        textwrap.fill(par, width=width, break_long_words=False, break_on_hyphens=False) if par else ""
+        textwrap.fill(par, width=width, break_long_words=False, break_on_hyphens=False)
+        if par
+        else ""
         for par in text.split("\n")
     )
 
@@ -78,7 +80,9 @@ class Mistake:
     ``same``, when given, replaces :func:`diagnose`'s comparison for this mistake (its own tolerance).
     """
 
-    name: str | Callable[..., str]  # what went wrong, said to the reader: "the bias b seems not to be added"
+    name: (
+        str | Callable[..., str]
+    )  # what went wrong, said to the reader: "the bias b seems not to be added"
     make: Callable[..., object]
     hint: str | Callable[..., str]
     when: Callable[..., bool] = field(default=lambda *inputs: True)
@@ -155,7 +159,7 @@ def diagnose(got, inputs: Sequence, mistakes: Sequence[Mistake], case: str, same
             if not mistake.when(*inputs):
                 continue
             wrong = mistake.make(*inputs)
-        except Exception:  # noqa: BLE001 - a mistake that cannot be formed on these inputs
+        except Exception:
             continue
         if wrong is not None and (mistake.same or same)(got, wrong):
             said = (got, *inputs) if mistake.quotes_answer else tuple(inputs)

@@ -91,7 +91,7 @@ from collections.abc import Sequence
 
 from .cache import DATA_HOME_ENV, DEFAULT_DATA_HOME, get_data_home
 from .cache import is_cached as _is_cached
-from .dataset import Dataset, DataFallbackWarning, DataUnavailableError
+from .dataset import DataFallbackWarning, Dataset, DataUnavailableError
 from .openml import OPENML_HOST
 from .registry import (
     DATASETS,
@@ -107,7 +107,15 @@ from .registry import (
     register,
 )
 from .sample import SAMPLE_SEED, SAMPLE_TEST_FRACTION
-from .sources import AUTO_DEADLINE, AUTO_TIMEOUT, DATA_ENV, DOWNLOAD_DEADLINE, DOWNLOAD_TIMEOUT, SOURCES, load
+from .sources import (
+    AUTO_DEADLINE,
+    AUTO_TIMEOUT,
+    DATA_ENV,
+    DOWNLOAD_DEADLINE,
+    DOWNLOAD_TIMEOUT,
+    SOURCES,
+    load,
+)
 
 __all__ = [
     "Dataset",
@@ -193,7 +201,9 @@ def load_fashion_mnist(
     Same sources as :func:`load_mnist` except ``"sample"`` (there is none); ``"auto"`` also
     reads the idx files of Debian's ``dataset-fashion-mnist`` package when installed.
     """
-    return load("fashion-mnist", source, data_home, mirrors=mirrors, timeout=timeout, deadline=deadline)
+    return load(
+        "fashion-mnist", source, data_home, mirrors=mirrors, timeout=timeout, deadline=deadline
+    )
 
 
 def is_cached(name: str | DatasetSpec, data_home: str | os.PathLike | None = None) -> bool:

@@ -21,7 +21,16 @@ from .dataset import Dataset, Unavailable, make_dataset, validate
 from .net import remove_stale_parts
 from .registry import DatasetSpec, idx_digest
 
-__all__ = ["DATA_HOME_ENV", "DEFAULT_DATA_HOME", "get_data_home", "md5_of", "check_file", "read_file", "from_cache", "is_cached"]
+__all__ = [
+    "DATA_HOME_ENV",
+    "DEFAULT_DATA_HOME",
+    "get_data_home",
+    "md5_of",
+    "check_file",
+    "read_file",
+    "from_cache",
+    "is_cached",
+]
 
 DATA_HOME_ENV = "SCRATCHCNN_DATA_HOME"
 DEFAULT_DATA_HOME = "~/.cache/scratchcnn"
@@ -71,23 +80,39 @@ def check_file(spec: DatasetSpec, path: Path, index: int) -> tuple[str, np.ndarr
     try:
         array = read_file(spec, path, index)
         if array.shape != spec.full_shape(index):
-            raise ValueError(f"shape {array.shape}, expected {spec.full_shape(index)} for the full {spec.name}")
+            raise ValueError(
+                f"shape {array.shape}, expected {spec.full_shape(index)} for the full {spec.name}"
+            )
         if index % 2 == 1 and array.size and (array.min() < 0 or array.max() >= spec.n_classes):
-            raise ValueError(f"labels {array.min()}..{array.max()}, expected 0..{spec.n_classes - 1}")
+            raise ValueError(
+                f"labels {array.min()}..{array.max()}, expected 0..{spec.n_classes - 1}"
+            )
     except (IdxError, ValueError) as err:
-        return "corrupt", None, f"MD5 is not {spec.md5[name]} and it is not a valid copy ({_short(err, path)})"
+        return (
+            "corrupt",
+            None,
+            f"MD5 is not {spec.md5[name]} and it is not a valid copy ({_short(err, path)})",
+        )
     expected = spec.content_sha256.get(name)
     if expected is not None:
         actual = idx_digest(array)
         if actual != expected:
-            return "corrupt", None, (
-                f"MD5 is not {spec.md5[name]}, and its data is not the official {spec.name} data "
-                f"(SHA-256 of the decompressed data {actual[:16]}..., expected {expected[:16]}...)"
+            return (
+                "corrupt",
+                None,
+                (
+                    f"MD5 is not {spec.md5[name]}, and its data is not the official {spec.name} data "
+                    f"(SHA-256 of the decompressed data {actual[:16]}..., expected {expected[:16]}...)"
+                ),
             )
         return "content", array, "a re-compressed copy whose data matches the official SHA-256"
-    return "content", array, (
-        f"differs from the official file byte for byte (MD5 is not {spec.md5[name]}) but is a valid idx "
-        "file of the right shape and labels"
+    return (
+        "content",
+        array,
+        (
+            f"differs from the official file byte for byte (MD5 is not {spec.md5[name]}) but is a valid idx "
+            "file of the right shape and labels"
+        ),
     )
 
 
@@ -114,7 +139,10 @@ def from_cache(spec: DatasetSpec, folder: Path) -> Dataset:
         arrays.append(array)
     note = "; ".join(f"{', '.join(names)}: {how}" for how, names in notes.items())
     try:
-        arrays = [a if a is not None else read_file(spec, folder / f, i) for i, (f, a) in enumerate(zip(spec.files, arrays))]
+        arrays = [
+            a if a is not None else read_file(spec, folder / f, i)
+            for i, (f, a) in enumerate(zip(spec.files, arrays, strict=False))
+        ]
         arrays = validate(spec, arrays, [str(folder / f) for f in spec.files])
     except (IdxError, ValueError) as err:
         # The official checksums matched, so the data set's recorded MD5s themselves are wrong
@@ -127,4 +155,7 @@ def from_cache(spec: DatasetSpec, folder: Path) -> Dataset:
 
 def is_cached(spec: DatasetSpec, folder: Path) -> bool:
     """Whether ``folder`` holds the four files, verified by checksum or by content (nothing is removed)."""
-    return all((folder / f).is_file() and check_file(spec, folder / f, i)[0] != "corrupt" for i, f in enumerate(spec.files))
+    return all(
+        (folder / f).is_file() and check_file(spec, folder / f, i)[0] != "corrupt"
+        for i, f in enumerate(spec.files)
+    )

@@ -8,7 +8,14 @@ import numpy as np
 
 from .registry import DatasetSpec
 
-__all__ = ["Dataset", "DataUnavailableError", "DataFallbackWarning", "Unavailable", "validate", "make_dataset"]
+__all__ = [
+    "Dataset",
+    "DataUnavailableError",
+    "DataFallbackWarning",
+    "Unavailable",
+    "validate",
+    "make_dataset",
+]
 
 
 class DataUnavailableError(OSError):
@@ -66,7 +73,9 @@ class Dataset:
         return f"Dataset(name={self.name!r}, origin={self.origin!r}, {arrays})"
 
 
-def validate(spec: DatasetSpec, arrays, where: list[str], exact: bool = False) -> tuple[np.ndarray, ...]:
+def validate(
+    spec: DatasetSpec, arrays, where: list[str], exact: bool = False
+) -> tuple[np.ndarray, ...]:
     """Refuse anything but ``spec``'s data; return ``(X_train, y_train, X_test, y_test)`` as uint8
     images and int64 labels.
 
@@ -90,10 +99,14 @@ def validate(spec: DatasetSpec, arrays, where: list[str], exact: bool = False) -
                 f"{' x '.join(map(str, images.shape[1:]))} (shape {images.shape}): not {spec.name}'s files"
             )
         if len(images) == 0:
-            raise ValueError(f"{img_where}: holds 0 images; expected up to {full[0]:,} {spec.name} {spec.noun}")
+            raise ValueError(
+                f"{img_where}: holds 0 images; expected up to {full[0]:,} {spec.name} {spec.noun}"
+            )
         if len(images) > full[0] or (exact and len(images) != full[0]):
             expected = f"exactly {full[0]:,}" if exact else f"at most {full[0]:,}"
-            raise ValueError(f"{img_where}: holds {len(images):,} images, expected {expected} for {spec.name}")
+            raise ValueError(
+                f"{img_where}: holds {len(images):,} images, expected {expected} for {spec.name}"
+            )
         if labels.dtype.kind not in "iu":
             raise ValueError(
                 f"{lab_where}: class labels must be whole numbers 0..{spec.n_classes - 1}, got {labels.dtype} "
@@ -122,4 +135,6 @@ def counts(X_train: np.ndarray, X_test: np.ndarray) -> str:
 def make_dataset(spec: DatasetSpec, arrays, origin: str, how: str, note: str = "") -> Dataset:
     X_train, y_train, X_test, y_test = arrays
     source = f"{spec.name}, {counts(X_train, X_test)} {spec.noun}, {how}"
-    return Dataset(X_train, y_train, X_test, y_test, spec.name, source, origin, spec.class_names, note)
+    return Dataset(
+        X_train, y_train, X_test, y_test, spec.name, source, origin, spec.class_names, note
+    )

@@ -13,7 +13,9 @@ from .registry import DatasetSpec
 __all__ = ["from_download"]
 
 
-def from_download(spec: DatasetSpec, folder: Path, mirrors: tuple[str, ...], timeout: float, deadline: float) -> Dataset:
+def from_download(
+    spec: DatasetSpec, folder: Path, mirrors: tuple[str, ...], timeout: float, deadline: float
+) -> Dataset:
     """Fill ``folder`` with ``spec``'s files (those not there and verified already) and read it.
 
     A cached file whose MD5 differs but whose content is valid is kept (a reader's own copy); one

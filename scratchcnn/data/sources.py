@@ -10,14 +10,22 @@ from dataclasses import replace
 from pathlib import Path
 
 from .cache import from_cache, get_data_home
-from .dataset import Dataset, DataFallbackWarning, DataUnavailableError, Unavailable
+from .dataset import DataFallbackWarning, Dataset, DataUnavailableError, Unavailable
 from .download import from_download
 from .folder import from_folder, from_local_folder
 from .openml import from_openml
 from .registry import DatasetSpec, get_spec
 from .sample import from_sample
 
-__all__ = ["DATA_ENV", "SOURCES", "AUTO_TIMEOUT", "DOWNLOAD_TIMEOUT", "AUTO_DEADLINE", "DOWNLOAD_DEADLINE", "load"]
+__all__ = [
+    "DATA_ENV",
+    "SOURCES",
+    "AUTO_TIMEOUT",
+    "DOWNLOAD_TIMEOUT",
+    "AUTO_DEADLINE",
+    "DOWNLOAD_DEADLINE",
+    "load",
+]
 
 DATA_ENV = "SCRATCHCNN_DATA"
 SOURCES = ("auto", "offline", "cache", "download", "openml", "sample")
@@ -139,7 +147,10 @@ def _with_note(data: Dataset, note: str) -> Dataset:
 def _caller_stacklevel() -> int:
     """The stacklevel that points a warning at the first frame outside this package."""
     level, frame = 1, sys._getframe(1)
-    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+    while (
+        frame is not None
+        and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR
+    ):
         frame, level = frame.f_back, level + 1
     return level
 
@@ -170,8 +181,12 @@ def _auto(req: _Request, network: bool, note: str) -> Dataset:
                 + "\n  - ".join(removed) + f"\nRun {spec.call('download')} with internet access to fetch it again.",
                 DataFallbackWarning, stacklevel=_caller_stacklevel(),
             )  # fmt: skip
-        return _with_note(sample, note or "; ".join(["offline: the full data set is not cached", *removed]))
-    warnings.warn(_report(req, attempts, sample), DataFallbackWarning, stacklevel=_caller_stacklevel())
+        return _with_note(
+            sample, note or "; ".join(["offline: the full data set is not cached", *removed])
+        )
+    warnings.warn(
+        _report(req, attempts, sample), DataFallbackWarning, stacklevel=_caller_stacklevel()
+    )
     online = [why for what, why in attempts if not what.startswith(("cache ", "local copy "))]
     short = "; ".join(dict.fromkeys(online or [why for _, why in attempts]))  # unique, in order
     short = short if len(short) <= 160 else short[:157] + "..."
@@ -197,5 +212,8 @@ def _report(req: _Request, attempts: list[tuple[str, str]], fallback: Dataset | 
     if fallback is not None:
         lines.append(f"To use the sample without this warning, set {DATA_ENV}=sample.")
     elif not spec.has_sample:
-        lines.append(f"{spec.name} has no bundled sample" + (f"; {spec.offline_hint}" if spec.offline_hint else "."))
+        lines.append(
+            f"{spec.name} has no bundled sample"
+            + (f"; {spec.offline_hint}" if spec.offline_hint else ".")
+        )
     return "\n".join(lines)
