@@ -57,6 +57,23 @@ def load_average() -> str:
         return "?"
 
 
+def write_table(out: Path, table: dict[str, list[str]], full: str | None) -> None:
+    lines = [
+        f"Measured by `make times` ({sys.executable.split('/')[-1]} {platform.python_version()}, "
+        f"{os.cpu_count()} cores, {date.today().isoformat()}); each chapter top to bottom in a fresh "
+        "kernel.",
+        "",
+        "| chapter | bundled sample (4,000 + 1,000) | full size (60,000 + 10,000) | full size, CPU time |",
+        "|---|---|---|---|",
+    ]
+    lines += ["| " + " | ".join(table[name]) + " |" for name in sorted(table)]
+    total = sum(float(cells[1].split()[0]) for cells in table.values())
+    lines += ["", f"All chapters on the sample: {total:.0f} s."]
+    if full:
+        lines.append(f"Full-size data: `SCRATCHCNN_DATA={full}`.")
+    out.write_text("\n".join(lines) + "\n", encoding="utf8")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -71,7 +88,13 @@ def main() -> int:
     chapters = [Path(c) for c in args.chapters] or sorted(
         (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")
     )
-    rows = []
+    out = Path(args.out)
+    table: dict[str, list[str]] = {}
+    if args.update and out.exists():  # rows measured earlier for chapters not run now
+        for line in out.read_text(encoding="utf8").splitlines():
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) == 4 and cells[0][:2].isdigit():
+                table[cells[0]] = cells
     with tempfile.TemporaryDirectory() as tmp:
         for chapter in chapters:
             copy = Path(tmp) / chapter.name
@@ -79,38 +102,13 @@ def main() -> int:
             load = load_average()
             sample = run(copy, "offline")
             full = run(copy, args.full) if args.full else None
-            rows.append((chapter.stem, sample, full, load))
-            shown = f"{sample[0]:.0f} s" + (
-                f", full size {full[0]:.0f} s (CPU {full[1]:.0f} s)" if full else ""
-            )
-            print(f"{chapter.stem}: sample {shown}, load {load}", flush=True)
-    cores = os.cpu_count()
-    lines = [
-        f"Measured by `make times` ({sys.executable.split('/')[-1]} {platform.python_version()}, "
-        f"{cores} cores, {date.today().isoformat()}); each chapter top to bottom in a fresh kernel.",
-        "",
-        "| chapter | bundled sample (4,000 + 1,000) | full size (60,000 + 10,000) | full size, CPU time |",
-        "|---|---|---|---|",
-    ]
-    table = {}
-    out = Path(args.out)
-    if args.update and out.exists():  # rows measured earlier for chapters not run now
-        for line in out.read_text(encoding="utf8").splitlines():
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if len(cells) == 4 and cells[0][:2].isdigit():
-                table[cells[0]] = cells
-    for name, sample, full, _ in rows:
-        full_wall = f"{full[0]:.0f} s" if full else "not measured"
-        full_cpu = f"{full[1]:.0f} s" if full else ""
-        table[name] = [name, f"{sample[0]:.0f} s", full_wall, full_cpu]
-    for name in sorted(table):
-        lines.append("| " + " | ".join(table[name]) + " |")
-    total = sum(float(cells[1].split()[0]) for cells in table.values())
-    lines += ["", f"All chapters on the sample: {total:.0f} s."]
-    if args.full:
-        lines.append(f"Full-size data: `SCRATCHCNN_DATA={args.full}`.")
-    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf8")
-    print(f"wrote {args.out}")
+            full_wall = f"{full[0]:.0f} s" if full else "not measured"
+            full_cpu = f"{full[1]:.0f} s" if full else ""
+            table[chapter.stem] = [chapter.stem, f"{sample[0]:.0f} s", full_wall, full_cpu]
+            write_table(out, table, args.full)  # after every chapter: a failure loses nothing
+            print(f"{chapter.stem}: sample {sample[0]:.0f} s, full size {full_wall} (CPU {full_cpu}), "
+                  f"load {load}", flush=True)  # fmt: skip
+    print(f"wrote {out}")
     return 0
 
 
