@@ -34,6 +34,7 @@ from . import (
     same,
     scored,
 )
+from .kit import far_apart_logit_cases
 
 _close = partial(same, atol=1e-9)  # this chapter's gradients are O(1e-2): a tighter atol
 
@@ -70,28 +71,7 @@ def _softmax_ce_cases(rng: np.random.Generator):
         np.zeros((5, 2)),
         np.array([0, 1, 1, 0, 1]),
     )
-    for dtype in (np.float64, np.float32):
-        name = np.dtype(dtype).name
-        yield (
-            f"{name} logits [[1000, -1000]], label [1]",
-            np.array([[1000.0, -1000.0]], dtype=dtype),
-            np.array([1]),
-        )
-        yield (
-            f"{name} rows far apart [[1000, 0], [0, -1000]], labels [1, 0]: each row needs its own maximum",
-            np.array([[1000.0, 0.0], [0.0, -1000.0]], dtype=dtype),
-            np.array([1, 0]),
-        )
-    hidden = hidden_rng()
-    for i in range(HIDDEN):
-        n, k = int(hidden.integers(1, 8)), int(hidden.integers(2, 11))
-        z = hidden.standard_normal((n, k)) * 2 + hidden.choice([0.0, 0.0, 700.0, -900.0], (n, 1))
-        dtype = np.float32 if hidden.random() < 0.3 else np.float64
-        yield (
-            f"hidden random case {i + 1}: {dtype.__name__} logits ({n}, {k}), rows far apart",
-            z.astype(dtype),
-            hidden.integers(0, k, n),
-        )
+    yield from far_apart_logit_cases()
 
 
 def _p(logits: np.ndarray) -> np.ndarray:

@@ -166,3 +166,34 @@ def diagnose(got, inputs: Sequence, mistakes: Sequence[Mistake], case: str, same
             name = mistake.name(*said) if callable(mistake.name) else mistake.name
             hint = mistake.hint(*said) if callable(mistake.hint) else mistake.hint
             fail(case, name, hint)
+
+
+def far_apart_logit_cases():
+    """The log-sum-exp cases every loss check ends with: ``(case, logits, labels)``.
+
+    Rows far apart (``[[1000, 0], [0, -1000]]``) in float64 and float32 catch a shift by the
+    whole batch's maximum, which every row of 1000s would hide; then hidden random rows shifted
+    by hundreds, some up and some down.
+    """
+    for dtype in (np.float64, np.float32):
+        name = np.dtype(dtype).name
+        yield (
+            f"{name} logits [[1000, -1000]], label [1]",
+            np.array([[1000.0, -1000.0]], dtype=dtype),
+            np.array([1]),
+        )
+        yield (
+            f"{name} rows far apart [[1000, 0], [0, -1000]], labels [1, 0]: each row needs its own maximum",
+            np.array([[1000.0, 0.0], [0.0, -1000.0]], dtype=dtype),
+            np.array([1, 0]),
+        )
+    hidden = hidden_rng()
+    for i in range(HIDDEN):
+        n, k = int(hidden.integers(1, 8)), int(hidden.integers(2, 11))
+        z = hidden.standard_normal((n, k)) * 3 + hidden.choice([0.0, 0.0, 700.0, -900.0], (n, 1))
+        dtype = np.float32 if hidden.random() < 0.4 else np.float64
+        yield (
+            f"hidden random case {i + 1}: {dtype.__name__} logits ({n}, {k}), rows far apart",
+            z.astype(dtype),
+            hidden.integers(0, k, n),
+        )
