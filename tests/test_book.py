@@ -128,7 +128,7 @@ def test_toc_has_the_parts_of_the_book_in_order():
     assert TOC["format"] == "jb-book" and TOC["root"] == "book/intro"
     assert got == EXPECTED_PARTS
     numbered = [part["caption"] for part in TOC["parts"] if part.get("numbered")]
-    assert numbered == ["Building the network", "Learning", "Under the hood"]
+    assert numbered == ["Building the network", "Learning", "Under the hood", "Going further"]
 
 
 def test_every_toc_chapter_has_a_page(pages):
