@@ -6,6 +6,7 @@ Each test starts a real grader process; they are few on purpose.
 from __future__ import annotations
 
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -44,10 +45,13 @@ def test_a_partly_right_answer_scores_the_share_of_cases_passed(capsys):
 
     report = grading.grade_report("2.1", square_only)
     assert 0 < report["passed"] < report["total"]
-    assert grading.grade("2.1", square_only) == pytest.approx(
-        report["passed"] / report["total"], abs=0.2
-    )
+    # The hidden cases are drawn anew in every run, so two runs may pass different numbers of
+    # them: the grade is compared with the count that its own run printed.
+    score = grading.grade("2.1", square_only)
     out = capsys.readouterr().out
+    passed, total = map(int, re.search(r"(\d+) of (\d+) cases passed", out).groups())
+    assert 0 < passed < total
+    assert score == round(passed / total, 6)
     assert "non-square 2x3 kernel" in out  # the failed fixed case is named
 
 
