@@ -43,9 +43,7 @@ import numpy as np
 
 from .layers import SoftmaxCrossEntropy
 from .models import book_model, lenet
-from .naive import (
-    naive_step as naive_step,  # re-exported: chapter 8 imports it from here (moved to naive)
-)
+from .naive import naive_step
 from .optim import SGD
 from .perf import measure_gemm_gflops, model_flops, profile_layers, time_interleaved
 from .train import _blas_limit, fit

@@ -142,7 +142,32 @@ def test_fit_runs_blas_with_the_chosen_threads_and_restores_them(monkeypatch):
         )
 
 
-def test_naive_step_lives_in_naive_and_bench_still_exports_it():
-    from scratchcnn import bench, naive
+def test_naive_step_lives_in_naive_and_chapter_8_imports_it_from_there():
+    import json
+    from pathlib import Path
 
-    assert bench.naive_step is naive.naive_step
+    from scratchcnn import naive
+
+    assert naive.naive_step.__module__ == "scratchcnn.naive"
+    chapter = json.loads((Path(__file__).parents[1] / "notebooks/08_fast_cnn.ipynb").read_text())
+    code = "".join("".join(c["source"]) for c in chapter["cells"] if c["cell_type"] == "code")
+    assert "naive_step" in code and "scratchcnn.bench" not in code
+
+
+@pytest.mark.parametrize(
+    "c_in, c_out, k, padding, h, w",
+    [(1, 8, 3, 0, 28, 28), (16, 32, 5, 2, 14, 14), (3, 4, 3, 1, 7, 9), (2, 3, 1, 0, 5, 4)],
+)
+def test_the_stride_1_input_gradient_is_col2im_of_the_columns(c_in, c_out, k, padding, h, w):
+    from scratchcnn.layers import col2im
+
+    conv = Conv2D(c_in, c_out, k, padding=padding, rng=1, dtype=np.float64)
+    for n in (3, 2, 3):  # a new batch size, then the first one again: the buffers are reused
+        x = RNG.standard_normal((n, c_in, h, w))
+        dout = RNG.standard_normal(conv.output_shape(x.shape))
+        conv.forward(x)
+        dx = conv.backward(dout)
+        d2 = dout.transpose(1, 0, 2, 3).reshape(c_out, -1)
+        expected = col2im(conv.params["W"].reshape(c_out, -1).T @ d2, x.shape, k, 1, padding)
+        assert dx.shape == x.shape
+        np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-12)
