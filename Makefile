@@ -22,11 +22,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -r requirements.txt
 	touch $(STAMP)
 
-# --all re-reads (so re-executes) every chapter: an unchanged notebook would otherwise keep the
-# output of an older scratchcnn. MathJax comes with requirements.txt (django-static-mathjax).
+# tools/build_book.py runs every chapter in a fresh kernel, two at a time, into a new
+# jupyter-cache, then builds with `jupyter-book build --all -W -n --keep-going` from that cache
+# (no stale outputs: the cache is new each time). MathJax comes with requirements.txt.
 book: install
 	@echo "make book: the chapters run on SCRATCHCNN_DATA=$(SCRATCHCNN_DATA) (each says which MNIST it used)"
-	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
+	$(PY) tools/build_book.py $(NB)
 
 test: install
 	SCRATCHCNN_DATA=sample $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg

@@ -11,6 +11,7 @@ run, whichever worker gets which file.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,16 +39,10 @@ class BookSite:
 
 def _build_config(dest: Path) -> Path:
     """Write a copy of ``_config.yml`` that builds without executing the notebooks."""
-    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
-    config.setdefault("execute", {})["execute_notebooks"] = "off"
-    # Jupyter Book resolves local extension folders against the config file's folder.
-    sphinx = config.setdefault("sphinx", {})
-    sphinx["local_extensions"] = {
-        name: str(ROOT / folder) for name, folder in (sphinx.get("local_extensions") or {}).items()
-    }
-    path = dest / "_config.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf8")
-    return path
+    spec = importlib.util.spec_from_file_location("build_book", ROOT / "tools" / "build_book.py")
+    build_tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_tool)
+    return build_tool.write_config(dest, {"execute_notebooks": "off"})
 
 
 def build_book(dest: Path) -> BookSite:

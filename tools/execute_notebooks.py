@@ -21,7 +21,8 @@ import nbformat
 KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
-def execute(path: Path) -> float:
+def run_notebook(path: Path) -> tuple[nbformat.NotebookNode, float]:
+    """Run the chapter at ``path`` top to bottom in a fresh kernel: (executed notebook, seconds)."""
     nb = nbformat.read(path, as_version=4)
     nb.metadata["kernelspec"] = KERNEL
     start = time.perf_counter()
@@ -35,8 +36,14 @@ def execute(path: Path) -> float:
     client.execute()
     nb.metadata.pop("widgets", None)
     nbformat.validate(nb)
+    return nb, time.perf_counter() - start
+
+
+def execute(path: Path) -> float:
+    """Execute the chapter at ``path`` and store it in place; the seconds it took."""
+    nb, seconds = run_notebook(path)
     nbformat.write(nb, path)
-    return time.perf_counter() - start
+    return seconds
 
 
 def main(paths: list[str]) -> int:
