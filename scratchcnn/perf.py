@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layers import MaxPool2D, ReLU, Sequential, Sigmoid, SoftmaxCrossEntropy
+from .layers import Sequential, Sigmoid, SoftmaxCrossEntropy
 
 __all__ = [
     "conv_flops",
@@ -365,9 +365,10 @@ def profile_layers(
     The rows add up to slightly less than a timed step: a whole step also pays for Python's
     calls between layers and for caches that one layer's output evicts before the next reads it.
 
-    The layers run as the model runs them in training: after the first layer, without the input
-    checks (their ``_forward``), and a ReLU followed by a max pooling as one fused row
-    (``"ReLU() + MaxPool2D(...)"``, see :class:`~scratchcnn.layers.Sequential`).
+    The layers run as the model runs them in training (``Sequential._steps``): after the first
+    layer, without the input checks (their ``_forward``), and fused steps as one row: a ReLU
+    followed by a max pooling (``"ReLU() + MaxPool2D(...)"``), with the convolution before them
+    where it fuses too (see :class:`~scratchcnn.layers.Sequential`).
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"profile_layers expected a Sequential model, got {type(model).__name__}")
@@ -376,29 +377,8 @@ def profile_layers(
             f"profile_layers expected a batch x of shape (N, ...), got {getattr(x, 'shape', type(x).__name__)}"
         )
     loss_fn = SoftmaxCrossEntropy()
-    # Steps as Sequential runs them: (name, forward(a), backward(g, input_grad)).
-    steps, layers, i = [], model.layers, 0
-    while i < len(layers):
-        layer = layers[i]
-        if (
-            i > 0
-            and type(layer) is ReLU
-            and i + 1 < len(layers)
-            and type(layers[i + 1]) is MaxPool2D
-        ):
-            pool = layers[i + 1]
-            steps.append(
-                (
-                    f"{layer!r} + {pool!r}",
-                    lambda a, relu=layer, pool=pool: pool._forward_after_relu(a, relu),
-                    pool._backward_through_relu,
-                )
-            )
-            i += 2
-            continue
-        fwd = getattr(layer, "_forward", layer.forward) if i > 0 else layer.forward
-        steps.append((repr(layer), fwd, layer.backward))
-        i += 1
+    # The steps as Sequential runs them (fused ones included): (name, forward(a), backward(g, ...)).
+    steps = [(name, fwd, bwd) for _, _, name, fwd, bwd in model._steps(checked=False)]
     inputs = []
     out = x
     for _, fwd, _ in steps:

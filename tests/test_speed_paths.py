@@ -171,3 +171,72 @@ def test_the_stride_1_input_gradient_is_col2im_of_the_columns(c_in, c_out, k, pa
         expected = col2im(conv.params["W"].reshape(c_out, -1).T @ d2, x.shape, k, 1, padding)
         assert dx.shape == x.shape
         np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "c_in, c_out, k, stride, padding, size",
+    [
+        (1, 8, 3, 1, 0, 28),
+        (1, 4, 3, 1, 0, 9),
+        (2, 6, 3, 1, 1, 13),
+        (1, 3, 2, 1, 1, 6),
+        (1, 16, 5, 1, 2, 28),
+    ],
+    ids=["book", "odd output", "padding", "even kernel", "lenet"],
+)
+@pytest.mark.parametrize("ties", [False, True], ids=["continuous", "ties"])
+def test_fused_convolution_relu_pooling_matches_the_layers_one_by_one(
+    c_in, c_out, k, stride, padding, size, ties
+):
+    from scratchcnn.layers import Affine, Flatten
+
+    def make():
+        conv = Conv2D(c_in, c_out, k, stride=stride, padding=padding, rng=5, dtype=np.float64)
+        _, _, h, w = conv.output_shape((1, c_in, size, size))
+        return Sequential(
+            [
+                conv,
+                ReLU(),
+                MaxPool2D(2),
+                Flatten(),
+                Affine(c_out * (h // 2) * (w // 2), 3, rng=6, dtype=np.float64),
+            ]
+        )
+
+    x = RNG.standard_normal((4, c_in, size, size))
+    if ties:
+        x = np.round(np.clip(x, 0, None))
+    labels = RNG.integers(0, 3, 4)
+    ref, fast = make(), make()
+    loss_ref, logits_ref, dx_ref, grads_ref = _layer_by_layer(ref, x, labels)
+    loss_fn = SoftmaxCrossEntropy()
+    logits = fast.forward(x)
+    assert fast._last_steps[0][:2] == (0, 3), "the convolution, ReLU and pooling should run fused"
+    loss = loss_fn.forward(logits, labels)
+    dx = fast.backward(loss_fn.backward())
+    assert loss == pytest.approx(loss_ref, rel=1e-13, abs=1e-13)
+    np.testing.assert_allclose(logits, logits_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    for name, g in fast.grads().items():
+        np.testing.assert_allclose(g, grads_ref[name], rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_layers_of_a_fused_step_say_what_to_do_when_backpropagated_alone():
+    model = book_model(rng=0)
+    x = RNG.standard_normal((2, 1, 28, 28)).astype(np.float32)
+    out = model.forward(x)
+    conv, relu, pool = model.layers[:3]
+    for layer, shape in [(conv, (2, 8, 26, 26)), (relu, (2, 8, 26, 26)), (pool, (2, 8, 13, 13))]:
+        with pytest.raises(RuntimeError, match="fused with the .*Sequential's backward"):
+            layer.backward(np.ones(shape, dtype=np.float32))
+    model.backward(np.ones_like(out))  # the model's own backward works
+    for layer in (conv, relu, pool):  # and each layer again after its own forward
+        x = layer.forward(x)
+        assert layer.backward(np.ones_like(x)).shape[0] == 2
+
+
+def test_the_fused_step_refuses_bad_input_like_the_convolution():
+    with pytest.raises(ValueError, match=r"Conv2D expected input \(N, 1, H, W\)"):
+        book_model(rng=0).forward(np.zeros((2, 3, 28, 28), dtype=np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        book_model(rng=0).forward(np.full((2, 1, 28, 28), np.nan, dtype=np.float32))
