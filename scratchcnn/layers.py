@@ -1105,19 +1105,21 @@ class Sequential(Layer):
         """``forward`` without checking ``x`` either (data that ``fit`` has checked, or a parent model's array)."""
         return self._run(x, checked=True)
 
-    def _steps(self, checked: bool) -> list[tuple[int, int, str, Callable, Callable]]:
+    def _steps(
+        self, checked: bool, fuse: bool = True
+    ) -> list[tuple[int, int, str, Callable, Callable]]:
         """How the layers run: ``(first, stop, name, forward, backward)`` per step, in order.
 
         A step is one layer, or layers ``first..stop-1`` fused: a ReLU and the max pooling after
         it, and before them a convolution when the pooling is 2 x 2 with stride 2 and the
         convolution's im2col is small (:func:`_pool_order_pays`). Only the first layer checks its
         input, unless ``checked`` (the caller checked it). :func:`scratchcnn.perf.profile_layers`
-        times these same steps.
+        times these same steps; ``fuse=False`` gives one step per layer.
         """
         layers, steps, i = self.layers, [], 0
         while i < len(layers):
             layer, trusted = layers[i], checked or i > 0
-            kinds = [type(x) for x in layers[i : i + 3]]
+            kinds = [type(x) for x in layers[i : i + 3]] if fuse else []
             if kinds == [Conv2D, ReLU, MaxPool2D] and _pool_order_pays(layers[i], layers[i + 2]):
                 conv, relu, pool = layers[i : i + 3]
                 name = f"{conv!r} + {relu!r} + {pool!r}"

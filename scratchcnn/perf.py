@@ -351,6 +351,7 @@ def profile_layers(
     labels: np.ndarray,
     repeat: int = 10,
     clock: Callable[[], float] | None = None,
+    fuse: bool = True,
 ) -> list[LayerTiming]:
     """Time each layer of ``model`` (and the loss) in a training step on the batch ``(x, labels)``.
 
@@ -368,7 +369,8 @@ def profile_layers(
     The layers run as the model runs them in training (``Sequential._steps``): after the first
     layer, without the input checks (their ``_forward``), and fused steps as one row: a ReLU
     followed by a max pooling (``"ReLU() + MaxPool2D(...)"``), with the convolution before them
-    where it fuses too (see :class:`~scratchcnn.layers.Sequential`).
+    where it fuses too (see :class:`~scratchcnn.layers.Sequential`). ``fuse=False`` times every
+    layer on its own instead, one row each, as a model without fused steps would run.
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"profile_layers expected a Sequential model, got {type(model).__name__}")
@@ -378,7 +380,7 @@ def profile_layers(
         )
     loss_fn = SoftmaxCrossEntropy()
     # The steps as Sequential runs them (fused ones included): (name, forward(a), backward(g, ...)).
-    steps = [(name, fwd, bwd) for _, _, name, fwd, bwd in model._steps(checked=False)]
+    steps = [(name, fwd, bwd) for _, _, name, fwd, bwd in model._steps(False, fuse=fuse)]
     inputs = []
     out = x
     for _, fwd, _ in steps:

@@ -257,3 +257,14 @@ def test_profile_layers_refuses_bad_input():
         perf.profile_layers([ReLU()], np.zeros((1, 2)), np.zeros(1, dtype=int))
     with pytest.raises(ValueError, match=r"\(N, \.\.\.\)"):
         perf.profile_layers(book_model(rng=0), np.zeros(3), np.zeros(1, dtype=int))
+
+
+def test_profile_layers_without_fusing_gives_one_row_per_layer():
+    model = book_model(rng=0)
+    rng = np.random.default_rng(2)
+    x, y = rng.random((4, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 4)
+    rows = perf.profile_layers(model, x, y, repeat=2, fuse=False)
+    assert [r.name for r in rows] == [repr(layer) for layer in model.layers] + [
+        "SoftmaxCrossEntropy()"
+    ]
+    assert all(r.forward > 0 and r.backward > 0 for r in rows)
