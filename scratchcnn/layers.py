@@ -542,7 +542,14 @@ class Conv2D(Layer):
 
     def _weight_grads(self, d2: np.ndarray) -> None:
         """``grads`` from the output gradient ``d2``, its columns in the order of ``self._cols``."""
-        dwb = d2 @ self._cols.T  # (C_out, C*K*K + 1): [dW | db] in one product
+        cols = self._cols
+        if cols.shape[0] <= 2 * self.out_channels:
+            # The same product, transposed: for an im2col matrix with few rows (the book's has
+            # 10 for 8 filters) OpenBLAS is faster this way round; measured here, 0.82 times the
+            # time for the book's convolution, 1.07 for lenet's second (401 rows for 32).
+            dwb = (cols @ d2.T).T
+        else:
+            dwb = d2 @ cols.T  # (C_out, C*K*K + 1): [dW | db] in one product
         self.grads["W"][...] = dwb[:, :-1].reshape(self.params["W"].shape)
         self.grads["b"][...] = dwb[:, -1]
 
@@ -994,7 +1001,19 @@ class SoftmaxCrossEntropy(Loss):
     """
 
     def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
-        check_array(logits, "SoftmaxCrossEntropy", "logits (N, K)", 2)
+        check_array(logits, "SoftmaxCrossEntropy", "logits (N, K)", 2, finite=False)
+        labels = self._check_labels(logits, labels)
+        return self._forward(logits, labels)  # it checks that the logits are finite
+
+    def _forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
+        """``forward`` for labels that were checked already (``fit`` checks them once)."""
+        check_finite(logits, "SoftmaxCrossEntropy")  # overflowing activations stop training
+        logp = log_softmax(logits)  # (N, K)
+        self._p, self._labels = np.exp(logp), labels
+        return float(-logp[np.arange(len(labels)), labels].mean())
+
+    @staticmethod
+    def _check_labels(logits: np.ndarray, labels) -> np.ndarray:
         labels = np.asarray(labels)
         n, k = logits.shape
         if labels.shape != (n,):
@@ -1009,9 +1028,7 @@ class SoftmaxCrossEntropy(Loss):
             raise ValueError(
                 f"SoftmaxCrossEntropy: labels must lie in [0, {k}), got values from {labels.min()} to {labels.max()}"
             )
-        logp = log_softmax(logits)  # (N, K)
-        self._p, self._labels = np.exp(logp), labels
-        return float(-logp[np.arange(n), labels].mean())
+        return labels
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         if getattr(self, "_p", None) is None:

@@ -304,7 +304,11 @@ def _fit(model, X, y, epochs, batch_size, optimizer, rng, X_val, y_val, progress
     rng = np.random.default_rng(rng)  # a Generator passes through unchanged
     loss_fn = SoftmaxCrossEntropy()
     history = History()
-    diverged = _Watch(model.params(), _classes(model, X.shape))
+    classes = _classes(model, X.shape)
+    diverged = _Watch(model.params(), classes)
+    # The labels were checked once against the model's outputs, when it can say how many: then
+    # the loss skips checking them again on every batch.
+    loss_of = loss_fn.forward if classes is None else loss_fn._forward
     _train_mode(model, True)
     n = len(X)
     steps = math.ceil(n / batch_size)
@@ -335,7 +339,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, rng, X_val, y_val, progress
             try:
                 logits = forward(xb)
                 forward = getattr(model, "_forward", model.forward)
-                loss = loss_fn.forward(logits, yb)
+                loss = loss_of(logits, yb)
             except NonFiniteError as err:  # weights so large that activations overflowed
                 loss, broken = math.nan, f"activations became NaN or infinite ({err})"
             else:
