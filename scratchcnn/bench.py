@@ -38,6 +38,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 import numpy as np
 
@@ -413,6 +415,29 @@ def contention(names=("book_model", "lenet"), repeat: int = 3, images=None, out=
     return table
 
 
+def contention_markdown(table: dict, repeat: int = 3) -> str:
+    """The :func:`contention` table as the Markdown that ``book/setup.md`` includes."""
+    names = {"book_model": "the book's model", "lenet": "`lenet` (chapter 9)"}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines = [
+        f"Measured by `python -m scratchcnn.bench --contention --contention-md FILE` on "
+        f"{date.today().isoformat()} ({platform.machine()}, {os.cpu_count()} cores, load average "
+        f"{load:.1f} when it finished): batch 64, float32, milliseconds per training step with "
+        f"`fit`, median of {repeat} interleaved rounds, each training in a process of its own.",
+        "",
+        "| model | BLAS threads | one training | two at once | slow-down |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, runs in table.items():
+        for t in (1, 2):
+            one, two = runs[(t, 1)], runs[(t, 2)]
+            lines.append(
+                f"| {names.get(name, name)} | {t} | {one * 1e3:,.1f} | {two * 1e3:,.1f} | "
+                f"{two / one:.2f}x |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scratchcnn.bench", description=__doc__.split("\n\n")[0]
@@ -431,7 +456,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also time two trainings at once against one, with 1 and 2 BLAS threads (minutes)",
     )
+    parser.add_argument(
+        "--contention-md",
+        metavar="FILE",
+        help="with --contention: also write that table as Markdown to FILE (book/contention.md)",
+    )
     args = parser.parse_args(argv)
+    if args.contention_md and not args.contention:
+        parser.error("--contention-md needs --contention")
     if min(args.batches, args.naive_samples, args.repeat) < 1:
         parser.error("--batches, --naive-samples and --repeat must be at least 1")
     run(args.batches, args.naive_samples, args.repeat)
@@ -444,7 +476,10 @@ def main(argv: list[str] | None = None) -> int:
         compare_torch(repeat=args.repeat)
     if args.contention:
         print("\nA busy machine: two trainings at once against one")
-        contention(repeat=args.repeat)
+        table = contention(repeat=args.repeat)
+        if args.contention_md:
+            Path(args.contention_md).write_text(contention_markdown(table, args.repeat))
+            print(f"wrote {args.contention_md}")
     return 0
 
 

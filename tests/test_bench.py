@@ -77,3 +77,15 @@ def test_the_profile_rows_follow_the_training_step():
     assert len(rows) == 4 and all(
         r.total > 0 for r in rows
     )  # conv+ReLU+pool, flatten, affine, loss
+
+
+def test_the_contention_table_is_written_as_markdown_for_the_setup_guide():
+    from scratchcnn.bench import contention_markdown, main
+
+    table = {"book_model": {(1, 1): 0.002, (1, 2): 0.003, (2, 1): 0.0025, (2, 2): 0.01}}
+    text = contention_markdown(table, repeat=3)
+    assert "| the book's model | 2 | 2.5 | 10.0 | 4.00x |" in text
+    assert "| the book's model | 1 | 2.0 | 3.0 | 1.50x |" in text
+    assert "median of 3 interleaved rounds" in text and "load average" in text
+    with pytest.raises(SystemExit):
+        main(["--contention-md", "x.md"])  # only with --contention
