@@ -37,12 +37,25 @@ def test_the_three_exercises_are_registered():
 
 
 def _sklearn_style_split(y, val_fraction, rng):
+    """scikit-learn's stratified split: it rounds the validation size up, then shares it out.
+
+    scikit-learn refuses a validation set smaller than the number of classes (some hidden cases
+    ask for one); there this answer splits each class on its own, as the exercise's hint does.
+    """
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
-    train, val = train_test_split(
-        idx, test_size=val_fraction, stratify=y, random_state=int(rng.integers(2**31))
-    )
+    seed = int(rng.integers(2**31))
+    try:
+        train, val = train_test_split(idx, test_size=val_fraction, stratify=y, random_state=seed)
+    except ValueError:  # "The test_size = 2 should be greater or equal to the number of classes"
+        val = np.concatenate(
+            [
+                rng.permutation(np.flatnonzero(y == c))[: round(val_fraction * np.sum(y == c))]
+                for c in np.unique(y)
+            ]
+        )
+        train = np.setdiff1d(idx, val)
     return train, val
 
 

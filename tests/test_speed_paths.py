@@ -26,6 +26,26 @@ def _layer_by_layer(model, x, labels):
     return loss, x, dout, {k: v.copy() for k, v in model.grads().items()}
 
 
+def _as_trained(model, x, labels):
+    """Forward and backward through the model itself, as training runs it (fused steps)."""
+    loss_fn = SoftmaxCrossEntropy()
+    logits = model.forward(x)
+    loss = loss_fn.forward(logits, labels)
+    dx = model.backward(loss_fn.backward())
+    return loss, logits, dx, {k: v.copy() for k, v in model.grads().items()}
+
+
+def _assert_same_step(ours, reference):
+    """The loss, logits, input gradient and every parameter gradient agree to 1e-12."""
+    (loss, logits, dx, grads), (loss_ref, logits_ref, dx_ref, grads_ref) = ours, reference
+    assert loss == pytest.approx(loss_ref, rel=1e-13, abs=1e-13)
+    np.testing.assert_allclose(logits, logits_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    assert grads.keys() == grads_ref.keys()
+    for name, g in grads.items():
+        np.testing.assert_allclose(g, grads_ref[name], rtol=1e-12, atol=1e-12, err_msg=name)
+
+
 @pytest.mark.parametrize("make", [book_model, lenet], ids=["book_model", "lenet"])
 @pytest.mark.parametrize("ties", [False, True], ids=["continuous", "ties"])
 def test_sequential_fused_relu_pool_matches_the_layers_one_by_one(make, ties):
@@ -35,17 +55,9 @@ def test_sequential_fused_relu_pool_matches_the_layers_one_by_one(make, ties):
     labels = RNG.integers(0, 10, 5)
     ref = make(rng=3, dtype=np.float64).eval()
     fast = make(rng=3, dtype=np.float64).eval()
-    loss_ref, logits_ref, dx_ref, grads_ref = _layer_by_layer(ref, x, labels)
-    loss_fn = SoftmaxCrossEntropy()
-    logits = fast.forward(x)
+    ours = _as_trained(fast, x, labels)
     assert fast._fused, "the ReLU + MaxPool2D pairs should run fused"
-    loss = loss_fn.forward(logits, labels)
-    dx = fast.backward(loss_fn.backward())
-    assert loss == pytest.approx(loss_ref, rel=1e-13, abs=1e-13)
-    np.testing.assert_allclose(logits, logits_ref, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
-    for name, g in fast.grads().items():
-        np.testing.assert_allclose(g, grads_ref[name], rtol=1e-12, atol=1e-12, err_msg=name)
+    _assert_same_step(ours, _layer_by_layer(ref, x, labels))
 
 
 def test_pool_backward_after_a_fused_forward_says_what_to_do():
@@ -208,17 +220,9 @@ def test_fused_convolution_relu_pooling_matches_the_layers_one_by_one(
         x = np.round(np.clip(x, 0, None))
     labels = RNG.integers(0, 3, 4)
     ref, fast = make(), make()
-    loss_ref, logits_ref, dx_ref, grads_ref = _layer_by_layer(ref, x, labels)
-    loss_fn = SoftmaxCrossEntropy()
-    logits = fast.forward(x)
+    ours = _as_trained(fast, x, labels)
     assert fast._last_steps[0][:2] == (0, 3), "the convolution, ReLU and pooling should run fused"
-    loss = loss_fn.forward(logits, labels)
-    dx = fast.backward(loss_fn.backward())
-    assert loss == pytest.approx(loss_ref, rel=1e-13, abs=1e-13)
-    np.testing.assert_allclose(logits, logits_ref, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
-    for name, g in fast.grads().items():
-        np.testing.assert_allclose(g, grads_ref[name], rtol=1e-12, atol=1e-12, err_msg=name)
+    _assert_same_step(ours, _layer_by_layer(ref, x, labels))
 
 
 def test_layers_of_a_fused_step_say_what_to_do_when_backpropagated_alone():
