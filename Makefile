@@ -30,7 +30,7 @@ book: install
 	$(PY) tools/build_book.py $(NB)
 
 test: install
-	SCRATCHCNN_DATA=sample $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
+	SCRATCHCNN_DATA=sample $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
 
 # ruff: lint (E, F, I, UP, B, complexity) and formatting, as configured in pyproject.toml.
 lint: install

@@ -77,3 +77,21 @@ def book_site(tmp_path_factory: pytest.TempPathFactory) -> BookSite:
     shared = tmp_path_factory.getbasetemp().parent  # one folder per run, common to the workers
     with FileLock(str(shared / "book.lock")):
         return build_book(shared / "book")
+
+
+# The files that take longest, first. `make test` runs pytest-xdist with `--dist loadfile
+# --no-loadscope-reorder`, so its two workers take whole files in this order: the chapters that
+# train (executed by nbval and again as student copies) start at once instead of last, and the
+# rest fills in around them. Everything else keeps pytest's order.
+LONGEST_FIRST = (
+    "tests/test_assignments.py",
+    "notebooks/09_deeper.ipynb",
+    "notebooks/06_training.ipynb",
+    "tests/test_browser.py",
+    "notebooks/08_fast_cnn.ipynb",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
