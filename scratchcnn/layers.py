@@ -303,9 +303,10 @@ def _im2col_pooled(x: np.ndarray, k: int, p: int, cache: dict | None = None):
 def _pool_order_pays(conv: Conv2D, pool: MaxPool2D) -> bool:
     """Whether ``conv``, ReLU, ``pool`` should run fused (:meth:`Sequential._steps`).
 
-    The fused step needs a stride-1 convolution and a 2 x 2 pooling with stride 2. It copies the im2col matrix in shorter
-    runs (twice as many rows of half the length) and saves the strided passes of the pooling over
-    the convolution's output, so it pays when the im2col matrix has few rows per output channel:
+    The fused step needs a stride-1 convolution and a 2 x 2 pooling with stride 2. It copies the
+    im2col matrix in shorter runs (twice as many rows of half the length) and saves the strided
+    passes of the pooling over the convolution's output, so it pays when the im2col matrix has
+    few rows per output channel:
     ``C_in * K * K <= 4 * C_out``. Measured here (batch 64, float32, one BLAS thread, forward and
     backward without the input gradient): the book's convolution (9 rows for 8 channels) 1.39
     times as fast fused, lenet's first (25 for 16) 1.24 times, 72 rows for 16 channels even,
@@ -485,10 +486,15 @@ class Conv2D(Layer):
         cols, ho, wo = _im2col(
             x, self.kernel_size, self.stride, self.padding, ones_row=True, cache=self._buffers
         )
-        wb = np.concatenate([self.params["W"].reshape(f, -1), self.params["b"][:, None]], axis=1)
+        wb = self._weights_and_bias()  # (C_out, C*K*K + 1)
         out = wb @ cols  # (C_out, N*H_out*W_out)
         self._cols, self._x_shape, self._pooled = cols, (n, c, h, w), False
         return out.reshape(f, n, ho, wo).transpose(1, 0, 2, 3)  # (N, C_out, H_out, W_out), a view
+
+    def _weights_and_bias(self) -> np.ndarray:
+        """``[W | b]``: the weights as rows of ``C*K*K`` and the bias as one more column."""
+        f = self.out_channels
+        return np.concatenate([self.params["W"].reshape(f, -1), self.params["b"][:, None]], axis=1)
 
     def _forward_pooled(self, x: np.ndarray) -> np.ndarray:
         """``_forward`` for a ReLU and a 2 x 2 max pooling after it (:class:`Sequential` fuses them).
@@ -501,7 +507,7 @@ class Conv2D(Layer):
         n, c, h, w = x.shape
         f = self.out_channels
         cols, h2, w2, wh = _im2col_pooled(x, self.kernel_size, self.padding, cache=self._buffers)
-        wb = np.concatenate([self.params["W"].reshape(f, -1), self.params["b"][:, None]], axis=1)
+        wb = self._weights_and_bias()  # (C_out, C*K*K + 1)
         self._cols, self._x_shape, self._pooled = cols, (n, c, h, w), True
         # Only the pooling after it reads this output, within the same step: a reused buffer.
         out = _buffer(self._buffers, "out pooled", (f, cols.shape[1]), cols.dtype)
