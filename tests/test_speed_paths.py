@@ -244,3 +244,47 @@ def test_the_fused_step_refuses_bad_input_like_the_convolution():
         book_model(rng=0).forward(np.zeros((2, 3, 28, 28), dtype=np.float32))
     with pytest.raises(ValueError, match="NaN"):
         book_model(rng=0).forward(np.full((2, 1, 28, 28), np.nan, dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    "m, n, length",
+    [
+        (8, 10, 46592),  # the book's convolution: blocks of 4096 columns and a remainder
+        (16, 26, 4 * 2048),  # blocks only, no remainder
+        (32, 401, 12544),  # a large result: one product
+        (3, 5, 7),  # too short to cut
+        (1, 1, 100_000),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_long_product_is_the_plain_product(m, n, length, dtype):
+    from scratchcnn.layers import _long_product
+
+    a = RNG.standard_normal((m, length)).astype(dtype)
+    b = RNG.standard_normal((n, length)).astype(dtype)
+    exact = a.astype(np.float64) @ b.T.astype(np.float64)
+    got = _long_product(a, b)
+    assert got.shape == (m, n) and got.dtype == dtype
+    # float64 to rounding; float32 to the rounding of a sum of `length` products
+    tol = 1e-12 if dtype == np.float64 else 1e-6 * np.sqrt(length)
+    np.testing.assert_allclose(got, exact, rtol=0, atol=tol * np.abs(a).max() * np.abs(b).max())
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["plain", "fused"])
+def test_weight_gradients_of_a_full_batch_are_one_product_of_the_columns(fused):
+    """At batch 64 the weight gradient is summed in blocks: it equals the one plain product."""
+    model = Sequential([Conv2D(1, 8, 3, rng=2, dtype=np.float64), ReLU(), MaxPool2D(2)])
+    conv, _, pool = model.layers
+    x = RNG.standard_normal((64, 1, 28, 28))
+    out = model.forward(x) if fused else conv.forward(x)
+    dout = RNG.standard_normal(out.shape)
+    if fused:
+        assert model._last_steps[0][:2] == (0, 3), "the three layers should run fused"
+        d2 = pool._backward_pooled(dout)  # (8, 4, 64, 13, 14): what the fused backward routes
+        conv._backward_pooled(d2, input_grad=False)
+    else:
+        conv.backward(dout, input_grad=False)
+        d2 = dout.transpose(1, 0, 2, 3)  # (8, 64, 26, 26)
+    expected = d2.reshape(8, -1) @ conv._cols.T  # (8, 10): [dW | db] as one product
+    np.testing.assert_allclose(conv.grads["W"].reshape(8, -1), expected[:, :-1], rtol=1e-12)
+    np.testing.assert_allclose(conv.grads["b"], expected[:, -1], rtol=1e-12)
