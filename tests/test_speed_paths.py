@@ -288,3 +288,18 @@ def test_weight_gradients_of_a_full_batch_are_one_product_of_the_columns(fused):
     expected = d2.reshape(8, -1) @ conv._cols.T  # (8, 10): [dW | db] as one product
     np.testing.assert_allclose(conv.grads["W"].reshape(8, -1), expected[:, :-1], rtol=1e-12)
     np.testing.assert_allclose(conv.grads["b"], expected[:, -1], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "m, k, length",
+    [(8, 10, 46592), (16, 26, 57344), (8, 10, 4 * 4096), (32, 401, 12544), (2, 3, 5)],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_wide_product_is_the_plain_product(m, k, length, dtype):
+    from scratchcnn.layers import _wide_product
+
+    a = RNG.standard_normal((m, k)).astype(dtype)
+    b = RNG.standard_normal((k, length)).astype(dtype)
+    out = np.full((m, length), np.nan, dtype=dtype)
+    assert _wide_product(a, b, out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12 if dtype == np.float64 else 1e-5, atol=1e-5)
