@@ -119,12 +119,17 @@ def browser():
         shutil.rmtree(profile, ignore_errors=True)
 
 
-# Waits for MathJax (when the page loads it) and for every image, then reports what the page
-# shows. Runs in the page; `done` is Selenium's callback for asynchronous scripts.
+# Waits for the page's load event (ChromeDriver can hand the page over while it is still being
+# parsed: seen with Chromium 156, `document.readyState` "loading" and no body yet), then for
+# MathJax (when the page loads it) and for every image, then reports what the page shows. Runs
+# in the page; `done` is Selenium's callback for asynchronous scripts.
 PAGE_REPORT_JS = """
 const done = arguments[arguments.length - 1];
-const mathjax = window.MathJax && MathJax.startup ? MathJax.startup.promise : Promise.resolve();
-mathjax.then(async () => {
+const loaded = new Promise(resolve => {
+  if (document.readyState === "complete") resolve();
+  else window.addEventListener("load", () => resolve(), {once: true});
+});
+loaded.then(() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null).then(async () => {
   const images = Array.from(document.images);
   images.forEach(img => { img.loading = "eager"; });
   await Promise.all(images.map(img => img.decode().catch(() => null)));
