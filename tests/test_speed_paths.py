@@ -249,7 +249,7 @@ def test_the_fused_step_refuses_bad_input_like_the_convolution():
 @pytest.mark.parametrize(
     "m, n, length",
     [
-        (8, 10, 46592),  # the book's convolution: blocks of 4096 columns and a remainder
+        (8, 10, 46592),  # the book's: 4096-column blocks (2048 in float64) and a remainder
         (16, 26, 4 * 2048),  # blocks only, no remainder
         (32, 401, 12544),  # a large result: one product
         (3, 5, 7),  # too short to cut
